@@ -1,0 +1,1 @@
+"""Prefect flows only: the job graph, its hooks, maintenance flows. No I/O of their own."""

@@ -1,0 +1,1 @@
+"""The outside world: settings, errors, process runner, TTS, stores, ledger, CLI."""

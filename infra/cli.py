@@ -1,0 +1,103 @@
+"""The ``reelflow`` command line: run a job, list jobs, show one job.
+
+The CLI is the composition root for local use: ``run`` calls the ``video-job`` flow in this process
+(against ``PREFECT_API_URL`` when set, else Prefect's local ephemeral API on SQLite), so it is the
+one infra module that reaches a flow, and it does so lazily.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from infra.errors import ReelflowError
+from infra.logs import configure_logging
+from infra.settings import get_settings
+
+__all__ = ["app"]
+
+app = typer.Typer(help="reelflow: documents and media to delivery-ready video.", no_args_is_help=True)
+console = Console()
+
+
+def _ledger():
+    from tasks.common import ledger
+
+    return ledger()
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="PDF, Markdown or text file.")],
+    preset: Annotated[str, typer.Option(help="Output preset: hd, sd or tiny.")] = "hd",
+    voice: Annotated[str | None, typer.Option(help="espeak-ng voice, e.g. en-us.")] = None,
+    language: Annotated[str, typer.Option(help="Narration language.")] = "en",
+) -> None:
+    """Run one document job end to end and print where its outputs are."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    settings = get_settings()
+    configure_logging(settings.log.level, settings.log.json_format)
+    from flows.video_job import video_job
+    from infra.models import JobRequest
+
+    job_id = uuid.uuid4().hex
+    request = JobRequest(
+        source=str(file.resolve()), preset=preset, voice=voice, language=language, job_id=job_id
+    )
+    console.print(f"[bold]job[/bold] {job_id}  source={file}  preset={preset}")
+    with console.status("running probe → script → render → upload …"):
+        state = video_job(request, return_state=True)
+    job = _ledger().get(job_id)
+    status = job.status if job else "UNKNOWN"
+    console.print(f"[bold]state[/bold] {status} (Prefect: {state.name})")
+    if state.is_completed():
+        result = state.result()
+        table = Table("output", "location")
+        for name, url in result.outputs.items():
+            table.add_row(name, url)
+        console.print(table)
+        return
+    code = job.error_code if job else None
+    console.print(f"[red]{code or 'internal_error'}[/red]: {job.error_message if job else state.message}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def jobs(
+    limit: Annotated[int, typer.Option(help="How many jobs to list.")] = 20,
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+) -> None:
+    """List recent jobs from the ledger."""
+    table = Table("job", "status", "stage", "error", "created")
+    for job in _ledger().list_jobs(limit=limit, status=status):
+        table.add_row(
+            job.id, job.status, job.stage or "", job.error_code or "",
+            job.created_at.isoformat(timespec="seconds") if job.created_at else "",
+        )
+    console.print(table)
+
+
+@app.command()
+def show(job_id: Annotated[str, typer.Argument(help="Job id.")]) -> None:
+    """Show one job's ledger record as JSON."""
+    job = _ledger().get(job_id)
+    if job is None:
+        console.print(f"[red]no job {job_id}[/red]")
+        raise typer.Exit(2)
+    console.print_json(json.dumps(job.as_dict(), default=str))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    try:
+        app()
+    except ReelflowError as exc:
+        logging.getLogger("reelflow").error("%s", exc)
+        raise SystemExit(2) from exc

@@ -1,0 +1,214 @@
+"""The job ledger: the domain record Prefect does not keep (SQLAlchemy 2, SQLite or PostgreSQL).
+
+Prefect owns run state; the ledger keeps job id <-> flow run id, stage, error code and message,
+artifacts and timestamps. Public states: QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELED.
+Terminal states never change again: every transition is a conditional UPDATE that skips terminal
+rows, so late or repeated writes are harmless. On SQLite the database runs in WAL mode with a busy
+timeout, and writes retry on "database is locked".
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import JSON, DateTime, Engine, String, Text, create_engine, event, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+__all__ = ["TERMINAL", "Job", "JobLedger", "JobStatus", "open_ledger"]
+
+log = logging.getLogger("reelflow.ledger")
+T = TypeVar("T")
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    flow_run_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default=JobStatus.QUEUED)
+    stage: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(Text)
+    preset: Mapped[str | None] = mapped_column(String(32))
+    input_sha256: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    artifacts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {c.name: getattr(self, c.name) for c in self.__table__.columns}
+
+
+def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[..., None]:
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return on_connect
+
+
+class JobLedger:
+    """All reads and writes of job records. One instance per process per URL is enough."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 10_000, write_retries: int = 5) -> None:
+        self.url = url
+        self.write_retries = write_retries
+        self.engine: Engine
+        if url.startswith("sqlite"):
+            self.engine = create_engine(
+                url, connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False}
+            )
+            event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def create_schema(self) -> None:
+        if self.url.startswith("sqlite:///"):
+            from pathlib import Path
+
+            Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self._write(lambda s: Base.metadata.create_all(s.get_bind()))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def _write(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a transaction, retrying with jitter while the database is locked."""
+        for attempt in range(self.write_retries + 1):
+            try:
+                with self._sessions.begin() as session:
+                    return fn(session)
+            except OperationalError as exc:
+                locked = "locked" in str(exc).lower() or "busy" in str(exc).lower()
+                if not locked or attempt == self.write_retries:
+                    raise
+                delay = min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
+                log.warning("ledger busy, retry %d in %.2fs", attempt + 1, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def create_job(self, job_id: str, **fields: Any) -> Job:
+        """Insert the job (QUEUED) or return the existing one: creating twice is a no-op."""
+
+        def op(session: Session) -> Job:
+            existing = session.get(Job, job_id)
+            if existing is not None:
+                for key in ("flow_run_id", "source", "kind", "preset"):
+                    if fields.get(key) and not getattr(existing, key):
+                        setattr(existing, key, fields[key])
+                return existing
+            job = Job(id=job_id, status=JobStatus.QUEUED, **fields)
+            session.add(job)
+            return job
+
+        return self._write(op)
+
+    def _transition(self, job_id: str, values: dict[str, Any]) -> bool:
+        values = {**values, "updated_at": _now()}
+
+        def op(session: Session) -> bool:
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status.not_in([s.value for s in TERMINAL]))
+                .values(**values)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+        return self._write(op)
+
+    def mark_running(self, job_id: str, stage: str, **fields: Any) -> bool:
+        values: dict[str, Any] = {"status": JobStatus.RUNNING, "stage": stage, **fields}
+        job = self.get(job_id)
+        if job is not None and job.started_at is None:
+            values["started_at"] = _now()
+        return self._transition(job_id, values)
+
+    def mark_succeeded(self, job_id: str, artifacts: dict[str, Any]) -> bool:
+        return self._transition(
+            job_id,
+            {"status": JobStatus.SUCCEEDED, "artifacts": artifacts, "finished_at": _now()},
+        )
+
+    def mark_failed(self, job_id: str, code: str, message: str) -> bool:
+        return self._transition(
+            job_id,
+            {
+                "status": JobStatus.FAILED,
+                "error_code": code,
+                "error_message": message[:4000],
+                "finished_at": _now(),
+            },
+        )
+
+    def mark_canceled(self, job_id: str, message: str = "canceled by request") -> bool:
+        return self._transition(
+            job_id,
+            {
+                "status": JobStatus.CANCELED,
+                "error_code": "user_canceled",
+                "error_message": message,
+                "finished_at": _now(),
+            },
+        )
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        with self._sessions() as session:
+            return session.get(Job, job_id)
+
+    def list_jobs(self, limit: int = 50, status: str | None = None) -> list[Job]:
+        query = select(Job).order_by(Job.created_at.desc()).limit(limit)
+        if status:
+            query = query.where(Job.status == status)
+        with self._sessions() as session:
+            return list(session.scalars(query))
+
+
+_LEDGERS: dict[str, JobLedger] = {}
+
+
+def open_ledger(url: str, *, busy_timeout_ms: int = 10_000, write_retries: int = 5) -> JobLedger:
+    """The process-wide ledger for ``url``, with its schema created."""
+    ledger = _LEDGERS.get(url)
+    if ledger is None:
+        ledger = JobLedger(url, busy_timeout_ms=busy_timeout_ms, write_retries=write_retries)
+        ledger.create_schema()
+        _LEDGERS[url] = ledger
+    return ledger

@@ -1,0 +1,69 @@
+"""Logging for reelflow: every record carries the job id of the job it belongs to.
+
+The job id lives in a context variable that the flow and each task set (:func:`job_context`);
+a filter copies it onto every record, so infra modules log with plain ``logging`` and %-style
+arguments and still say which job they worked for. ``REELFLOW_LOG__JSON_FORMAT=true`` switches the
+handler installed by :func:`configure_logging` to one JSON object per line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+from collections.abc import Iterator
+
+__all__ = ["JobIdFilter", "JsonFormatter", "configure_logging", "current_job_id", "job_context"]
+
+current_job_id: contextvars.ContextVar[str] = contextvars.ContextVar("reelflow_job_id", default="-")
+
+
+@contextlib.contextmanager
+def job_context(job_id: str) -> Iterator[None]:
+    token = current_job_id.set(job_id)
+    try:
+        yield
+    finally:
+        current_job_id.reset(token)
+
+
+class JobIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "job_id"):
+            record.job_id = current_job_id.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    _SKIP = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "ts": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        payload.update({k: v for k, v in vars(record).items() if k not in self._SKIP})
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str)
+
+
+def configure_logging(level: str = "INFO", json_format: bool = False) -> None:
+    """Install one handler on the ``reelflow`` logger (idempotent)."""
+    logger = logging.getLogger("reelflow")
+    logger.setLevel(level.upper())
+    for handler in logger.handlers:
+        if getattr(handler, "_reelflow", False):
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler()
+    handler._reelflow = True  # type: ignore[attr-defined]
+    handler.addFilter(JobIdFilter())
+    handler.setFormatter(
+        JsonFormatter()
+        if json_format
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s job=%(job_id)s %(message)s")
+    )
+    logger.addHandler(handler)

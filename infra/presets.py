@@ -1,0 +1,63 @@
+"""Output presets: the HLS ladder and encoder settings for each named preset.
+
+The top rendition is also the progressive MP4. Still-slide content is encoded at a low frame rate
+(``REELFLOW_RENDER__SLIDE_FPS``) with x264's ``stillimage`` tuning; the narration is encoded once and
+shared by every rendition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["PRESETS", "Preset", "Rendition"]
+
+
+@dataclass(frozen=True)
+class Rendition:
+    name: str
+    width: int
+    height: int
+    maxrate_kbps: int
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    renditions: tuple[Rendition, ...]
+    crf: int = 23
+    audio_kbps: int = 96  # one speech track, shared by every rendition
+    x264_preset: str = "veryfast"
+    thumb_width: int = 640
+
+    @property
+    def top(self) -> Rendition:
+        return self.renditions[0]
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "hd",
+            (
+                Rendition("1080p", 1920, 1080, 3000),
+                Rendition("720p", 1280, 720, 1800),
+                Rendition("480p", 854, 480, 900),
+            ),
+        ),
+        Preset(
+            "sd",
+            (
+                Rendition("720p", 1280, 720, 1800),
+                Rendition("480p", 854, 480, 900),
+                Rendition("360p", 640, 360, 600),
+            ),
+        ),
+        # Previews and tests: two tiny renditions, same pipeline.
+        Preset(
+            "tiny",
+            (Rendition("360p", 640, 360, 600), Rendition("240p", 426, 240, 400)),
+            thumb_width=320,
+        ),
+    )
+}

@@ -1,0 +1,153 @@
+"""Typed settings for reelflow, read from ``REELFLOW_*`` environment variables.
+
+Groups are nested models; an environment variable names the group and the field joined by a double
+underscore, e.g. ``REELFLOW_STORAGE__BACKEND=s3``. Build them through :func:`get_settings` (cached,
+never at import time); tests call ``get_settings.cache_clear()`` after changing the environment.
+Every field is documented in docs/CONFIGURATION.md (a test enforces it).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from infra.errors import ConfigError
+
+__all__ = [
+    "InputSettings",
+    "LedgerSettings",
+    "LogSettings",
+    "RenderSettings",
+    "ScriptSettings",
+    "Settings",
+    "StorageSettings",
+    "get_settings",
+]
+
+PLACEHOLDER_SECRETS = {"", "changeme", "minioadmin", "testing"}
+
+
+class InputSettings(BaseModel):
+    max_bytes: int = Field(20 * 1024 * 1024, description="Largest accepted input file, in bytes.")
+    max_pdf_pages: int = Field(200, description="Largest accepted PDF, in pages.")
+    max_text_chars: int = Field(50_000, description="Text kept from a document; the rest is cut.")
+    min_text_chars: int = Field(50, description="Less extractable text than this is unreadable.")
+    probe_timeout_s: float = Field(30.0, description="Wall-clock limit for one ffprobe call.")
+
+
+class ScriptSettings(BaseModel):
+    min_words: int = Field(50, description="Fewest narration words a script may have.")
+    max_words: int = Field(400, description="Most narration words a script may have.")
+    max_slides: int = Field(20, description="Most slides one script may have.")
+    max_bullets: int = Field(5, description="Most bullets on one slide.")
+    min_alnum_ratio: float = Field(
+        0.3, description="Least share of letters/digits among visible characters (gibberish)."
+    )
+    words_per_minute_en: int = Field(150, description="Speaking rate estimate for English.")
+    words_per_minute_ar: int = Field(120, description="Speaking rate estimate for Arabic.")
+
+
+class RenderSettings(BaseModel):
+    default_preset: str = Field("hd", description="Preset used when a job names none.")
+    default_voice: str = Field("en-us", description="espeak-ng voice used when a job names none.")
+    speech_rate_wpm: int = Field(160, description="espeak-ng speaking rate (words per minute).")
+    slide_fps: int = Field(2, description="Frame rate of slide videos (static content).")
+    hls_segment_s: int = Field(6, description="Target HLS segment length in seconds.")
+    font_path: Path = Field(
+        Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+        description="TrueType font for slides; Pillow's built-in font if missing.",
+    )
+    ffmpeg_bin: str = Field("ffmpeg", description="ffmpeg executable.")
+    ffprobe_bin: str = Field("ffprobe", description="ffprobe executable.")
+    espeak_bin: str = Field("espeak-ng", description="espeak-ng executable.")
+    ffmpeg_threads: int = Field(
+        1, description="x264 threads per rendition encoder (renditions already run in parallel)."
+    )
+    process_timeout_s: float = Field(900.0, description="Wall-clock limit for one media process.")
+    process_stall_s: float = Field(60.0, description="Kill a media process silent this long.")
+    kill_grace_s: float = Field(3.0, description="SIGTERM to SIGKILL grace period.")
+
+
+class StorageSettings(BaseModel):
+    backend: Literal["local", "s3"] = Field("local", description="Artifact store: local or s3.")
+    local_root: Path | None = Field(
+        None, description="Root folder of the local store (default: <home>/artifacts)."
+    )
+    bucket: str = Field("reelflow", description="Bucket (a folder for the local store).")
+    s3_endpoint: str = Field("127.0.0.1:9000", description="S3/MinIO host:port.")
+    s3_secure: bool = Field(False, description="Use HTTPS for the S3 endpoint.")
+    s3_region: str = Field("us-east-1", description="S3 region.")
+    s3_access_key: str = Field("minioadmin", description="S3 access key.")
+    s3_secret_key: SecretStr = Field(SecretStr("minioadmin"), description="S3 secret key.")
+    part_size_mb: int = Field(16, description="Multipart part size in MiB (at least 5).")
+    presign_expiry_s: int = Field(3600, description="Lifetime of presigned GET URLs.")
+
+
+class LedgerSettings(BaseModel):
+    url: str | None = Field(
+        None, description="SQLAlchemy URL of the job ledger (default: SQLite <home>/ledger.db)."
+    )
+    busy_timeout_ms: int = Field(10_000, description="SQLite busy timeout.")
+    write_retries: int = Field(5, description="Retries of a ledger write on a locked database.")
+
+
+class LogSettings(BaseModel):
+    level: str = Field("INFO", description="Log level of reelflow's loggers.")
+    json_format: bool = Field(False, description="One JSON object per log line.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="REELFLOW_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    env: Literal["development", "production"] = Field(
+        "development", description="production refuses placeholder secrets."
+    )
+    home: Path = Field(
+        Path.home() / ".reelflow", description="Data folder for the embedded defaults."
+    )
+    work_root: Path | None = Field(
+        None, description="Parent of per-job work folders (default: <home>/work)."
+    )
+    input: InputSettings = InputSettings()
+    script: ScriptSettings = ScriptSettings()
+    render: RenderSettings = RenderSettings()
+    storage: StorageSettings = StorageSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    log: LogSettings = LogSettings()
+
+    @model_validator(mode="after")
+    def _fill_paths(self) -> Settings:
+        if self.work_root is None:
+            self.work_root = self.home / "work"
+        if self.storage.local_root is None:
+            self.storage.local_root = self.home / "artifacts"
+        if self.ledger.url is None:
+            self.ledger.url = f"sqlite:///{self.home / 'ledger.db'}"
+        return self
+
+    @property
+    def work_dir_root(self) -> Path:
+        assert self.work_root is not None
+        return self.work_root
+
+    def check_production(self) -> None:
+        """Refuse placeholder secrets outside development (raises ConfigError)."""
+        if self.env != "production" or self.storage.backend != "s3":
+            return
+        if self.storage.s3_secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
+            raise ConfigError(
+                "REELFLOW_STORAGE__S3_SECRET_KEY is a placeholder; set a real secret in production"
+            )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.check_production()
+    return settings

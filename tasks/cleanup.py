@@ -1,0 +1,46 @@
+"""Cleanup stage: remove the job's work directory, and on failure its uncommitted objects.
+
+Cleanup never fails the job: what it cannot remove it logs. Everything is derived from the job id,
+so the flow's ``finally`` and the state hooks (possibly in a fresh process) can both call it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from infra.errors import ReelflowError
+from infra.logs import job_context
+from infra.settings import get_settings
+from infra.storage import open_store
+from tasks.common import job_prefix, remove_work_dir
+from tasks.upload import MANIFEST
+
+__all__ = ["cleanup_stage", "discard_uncommitted"]
+
+log = logging.getLogger("reelflow.cleanup")
+
+
+def discard_uncommitted(job_id: str) -> int:
+    """Delete the job's objects unless its manifest exists; returns how many were removed."""
+    with job_context(job_id):
+        try:
+            store = open_store(get_settings())
+            prefix = job_prefix(job_id)
+            if store.exists(prefix + MANIFEST):
+                return 0
+            removed = store.delete_prefix(prefix)
+        except ReelflowError:
+            log.exception("could not remove uncommitted objects of %s", job_id)
+            return 0
+        if removed:
+            log.info("removed %d uncommitted objects", removed)
+        return removed
+
+
+@task(name="cleanup", cache_policy=NO_CACHE, timeout_seconds=120)
+def cleanup_stage(job_id: str) -> bool:
+    with job_context(job_id):
+        return remove_work_dir(job_id)

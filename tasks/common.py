@@ -1,0 +1,97 @@
+"""What every stage task shares: the retry condition, stage bookkeeping and job paths.
+
+Paths and ids are derived only from the flow run id and the request, never from in-memory state,
+so a hook running in a fresh process (a Docker container after a crash) finds the same things.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from prefect.artifacts import update_progress_artifact
+
+from infra.errors import ReelflowError
+from infra.ledger import JobLedger, open_ledger
+from infra.logs import job_context
+from infra.settings import Settings, get_settings
+
+__all__ = [
+    "job_id_for",
+    "job_prefix",
+    "ledger",
+    "remove_work_dir",
+    "retry_on_retryable",
+    "stage",
+    "work_dir",
+]
+
+log = logging.getLogger("reelflow.stage")
+
+
+def retry_on_retryable(task: Any, task_run: Any, state: Any) -> bool:  # noqa: ARG001
+    """Prefect ``retry_condition_fn``: retry only errors that say they are retryable."""
+    exc = state.data
+    return isinstance(exc, ReelflowError) and exc.retryable
+
+
+def job_id_for(flow_run_id: UUID | str, request: Mapping[str, Any] | Any) -> str:
+    """The job id: the request's own, else the flow run id."""
+    given = request.get("job_id") if isinstance(request, Mapping) else request.job_id
+    return str(given or flow_run_id)
+
+
+def job_prefix(job_id: str) -> str:
+    return f"jobs/{job_id}/"
+
+
+def work_dir(job_id: str, settings: Settings | None = None) -> Path:
+    root = (settings or get_settings()).work_dir_root
+    path = (root / job_id).resolve()
+    if path.parent != root.resolve():
+        raise ValueError(f"job id {job_id!r} does not name a folder under the work root")
+    return path
+
+
+def remove_work_dir(job_id: str, settings: Settings | None = None) -> bool:
+    """Remove the job's work folder; True when nothing is left. Never raises."""
+    path = work_dir(job_id, settings)
+    shutil.rmtree(path, ignore_errors=True)
+    if path.exists():
+        log.error("could not remove work dir %s", path)
+        return False
+    return True
+
+
+def ledger(settings: Settings | None = None) -> JobLedger:
+    cfg = (settings or get_settings()).ledger
+    assert cfg.url is not None
+    return open_ledger(
+        cfg.url, busy_timeout_ms=cfg.busy_timeout_ms, write_retries=cfg.write_retries
+    )
+
+
+@contextlib.contextmanager
+def stage(
+    job_id: str, name: str, progress_id: UUID | None = None, done: float | None = None
+) -> Iterator[None]:
+    """Record that ``job_id`` entered stage ``name``; on success move the progress bar."""
+    with job_context(job_id):
+        ledger().mark_running(job_id, name)
+        log.info("stage %s started", name)
+        yield
+        log.info("stage %s finished", name)
+        if progress_id is not None and done is not None:
+            update_progress(progress_id, done)
+
+
+def update_progress(progress_id: UUID, percent: float) -> None:
+    try:
+        update_progress_artifact(artifact_id=progress_id, progress=round(percent, 1))
+    except Exception:  # the progress bar is cosmetic; never fail a job over it
+        log.warning("could not update progress artifact", exc_info=True)

@@ -1,0 +1,215 @@
+"""Render stage: speech per slide, slide images, one encode pass, HLS by stream copy, captions.
+
+Everything is written inside the job's work directory; the upload stage ships ``out/``. Media
+processes go through ``infra.runner`` (deadlines, stop on cancel); the encode's progress moves the
+job's progress bar.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import wave
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from uuid import UUID
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from infra.errors import FFmpegFailed, TTSFailed
+from infra.ffprobe import probe_media
+from infra.models import JobRequest, RenderOutputs, Script
+from infra.presets import PRESETS, Preset
+from infra.runner import Progress, atomic_outputs, run_process
+from infra.settings import Settings, get_settings
+from infra.tts import synthesize
+from tasks.captions import build_vtt
+from tasks.common import stage, update_progress, work_dir
+from tasks.encode import (
+    audio_argv,
+    avc_codec_string,
+    concat_list,
+    encode_argv,
+    hls_argv,
+    master_playlist,
+    variant_bandwidth,
+)
+from tasks.slides import render_slide
+
+__all__ = ["concat_wavs", "default_voice", "render_document", "render_stage"]
+
+log = logging.getLogger("reelflow.render")
+VOICES = {"en": "en-us", "ar": "ar"}
+
+
+def default_voice(language: str, settings: Settings) -> str:
+    """espeak-ng voice for a language; English uses the configured default voice."""
+    base = language.split("-")[0]
+    return settings.render.default_voice if base == "en" else VOICES.get(base, base)
+
+
+def concat_wavs(parts: list[Path], target: Path) -> float:
+    """Join WAVs of one format (espeak-ng's) into ``target``; returns its duration."""
+    frames = 0
+    with wave.open(str(target), "wb") as out:
+        for i, part in enumerate(parts):
+            with wave.open(str(part), "rb") as src:
+                if i == 0:
+                    out.setparams(src.getparams())
+                elif src.getframerate() != out.getframerate():
+                    raise TTSFailed(f"{part.name} has a different sample rate")
+                data = src.readframes(src.getnframes())
+                frames += src.getnframes()
+                out.writeframes(data)
+        rate = out.getframerate()
+    return frames / rate
+
+
+def _speak_all(script: Script, audio_dir: Path, voice: str, settings: Settings) -> list[float]:
+    cfg = settings.render
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [
+            pool.submit(
+                synthesize,
+                slide.narration,
+                audio_dir / f"slide_{i:03d}.wav",
+                voice=voice,
+                rate_wpm=cfg.speech_rate_wpm,
+                espeak=cfg.espeak_bin,
+                timeout_s=min(cfg.process_timeout_s, 300),
+            )
+            for i, slide in enumerate(script.slides)
+        ]
+        return [f.result() for f in futures]
+
+
+def _write_hls(
+    renditions: list[Path], preset: Preset, hls_dir: Path, settings: Settings
+) -> list[Path]:
+    cfg = settings.render
+    playlists = []
+    for rendition in preset.renditions:
+        (hls_dir / rendition.name).mkdir(parents=True, exist_ok=True)
+        playlists.append(hls_dir / rendition.name / "index.m3u8")
+    run_process(
+        hls_argv(cfg.ffmpeg_bin, renditions, playlists, cfg.hls_segment_s),
+        timeout_s=cfg.process_timeout_s, stall_s=cfg.process_stall_s, ffmpeg_progress=True,
+        kill_grace_s=cfg.kill_grace_s,
+    )
+    variants = []
+    for rendition, mp4, playlist in zip(preset.renditions, renditions, playlists, strict=True):
+        info = probe_media(mp4, ffprobe=cfg.ffprobe_bin)
+        video = next(s for s in info.raw["streams"] if s.get("codec_type") == "video")
+        peak, average = variant_bandwidth(playlist)
+        variants.append({
+            "uri": f"{rendition.name}/index.m3u8",
+            "bandwidth": peak,
+            "average": average,
+            "width": rendition.width,
+            "height": rendition.height,
+            "fps": cfg.slide_fps,
+            "codecs": f"{avc_codec_string(video.get('profile', 'High'), int(video['level']))},"
+            "mp4a.40.2",
+        })
+    (hls_dir / "master.m3u8").write_text(master_playlist(variants))
+    return playlists
+
+
+def render_document(
+    script: Script,
+    request: JobRequest,
+    job_id: str,
+    settings: Settings | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> RenderOutputs:
+    """Turn a validated script into the job's output files under ``<work>/out``."""
+    settings = settings or get_settings()
+    cfg = settings.render
+    preset = PRESETS[request.preset]
+    root = work_dir(job_id, settings)
+    slides_dir, audio_dir, tmp_dir, out = (
+        root / "slides", root / "audio", root / "renditions", root / "out"
+    )
+    for folder in (slides_dir, audio_dir, tmp_dir, out / "hls"):
+        folder.mkdir(parents=True, exist_ok=True)
+
+    voice = request.voice or default_voice(request.language, settings)
+    durations = _speak_all(script, audio_dir, voice, settings)
+    narration_s = concat_wavs(
+        [audio_dir / f"slide_{i:03d}.wav" for i in range(len(durations))], root / "narration.wav"
+    )
+    audio = root / "narration.m4a"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The narration encodes on one core while the slides are drawn on the other.
+        audio_done = pool.submit(
+            run_process,
+            audio_argv(cfg.ffmpeg_bin, root / "narration.wav", audio, preset.audio_kbps),
+            timeout_s=cfg.process_timeout_s, stall_s=cfg.process_stall_s, ffmpeg_progress=True,
+            kill_grace_s=cfg.kill_grace_s,
+        )
+        images = [
+            render_slide(
+                slide, slides_dir / f"slide_{i:03d}.png", preset.top.width, preset.top.height,
+                str(cfg.font_path), request.language,
+            )
+            for i, slide in enumerate(script.slides)
+        ]
+        audio_done.result()
+    concat_file = slides_dir / "slides.ffconcat"
+    concat_file.write_text(concat_list(images, durations))
+
+    video = out / "video.mp4"
+    rendition_paths = [video] + [tmp_dir / f"{r.name}.mp4" for r in preset.renditions[1:]]
+    thumb = out / "thumb.jpg"
+
+    def progress(p: Progress) -> None:
+        if on_progress is not None and p.out_time_s is not None:
+            on_progress(min(1.0, p.out_time_s / max(narration_s, 0.1)))
+
+    with atomic_outputs(*rendition_paths, thumb) as temps:
+        run_process(
+            encode_argv(
+                cfg.ffmpeg_bin, concat_file, audio, preset, temps[:-1], temps[-1],
+                total_s=narration_s, fps=cfg.slide_fps, segment_s=cfg.hls_segment_s,
+                threads=cfg.ffmpeg_threads,
+            ),
+            timeout_s=cfg.process_timeout_s, stall_s=cfg.process_stall_s, ffmpeg_progress=True,
+            on_progress=progress, kill_grace_s=cfg.kill_grace_s,
+        )
+        for temp in temps:
+            if not temp.is_file() or temp.stat().st_size == 0:
+                raise FFmpegFailed(f"ffmpeg finished but wrote no {temp.name}")
+
+    _write_hls(rendition_paths, preset, out / "hls", settings)
+    (out / "captions.vtt").write_text(
+        build_vtt([s.narration for s in script.slides], durations), encoding="utf-8"
+    )
+    (out / "script.json").write_text(
+        json.dumps({**script.model_dump(), "slide_durations_s": durations}, ensure_ascii=False,
+                   indent=2),
+        encoding="utf-8",
+    )
+    files = {p.relative_to(out).as_posix(): str(p) for p in sorted(out.rglob("*")) if p.is_file()}
+    duration = probe_media(video, ffprobe=cfg.ffprobe_bin).duration_s
+    log.info("rendered %d slides, %.1fs of narration, %d files", len(images), narration_s, len(files))
+    return RenderOutputs(
+        files=files, duration_s=duration, narration_s=narration_s, slide_durations_s=durations
+    )
+
+
+@task(name="render", cache_policy=NO_CACHE, timeout_seconds=1800)
+def render_stage(
+    script: Script, request: JobRequest, job_id: str, progress_id: UUID | None
+) -> RenderOutputs:
+    with stage(job_id, "render", progress_id, done=85):
+        last = [0.0]
+
+        def on_progress(fraction: float) -> None:
+            percent = 20 + 60 * fraction
+            if progress_id is not None and percent - last[0] >= 10:
+                last[0] = percent
+                update_progress(progress_id, percent)
+
+        return render_document(script, request, job_id, on_progress=on_progress)

@@ -1,0 +1,105 @@
+"""Upload stage: stream every output to the artifact store, then write ``manifest.json`` last.
+
+The manifest is the commit marker: a prefix without one is uncommitted and is deleted on failure or
+cancel (and by the sweeper). Transient store errors are retryable: the task retries with
+exponential backoff and jitter; re-uploading the same keys is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from infra.ffprobe import tool_version
+from infra.models import JobRequest, JobResult, RenderOutputs
+from infra.settings import Settings, get_settings
+from infra.storage import ArtifactStore, StoredObject, open_store
+from tasks.common import job_prefix, ledger, retry_on_retryable, stage
+
+__all__ = ["MANIFEST", "build_manifest", "upload_outputs", "upload_stage"]
+
+MANIFEST = "manifest.json"
+VERSION = "0.1.0"
+
+
+def build_manifest(
+    job_id: str, request: JobRequest, outputs: RenderOutputs, stored: list[StoredObject],
+    settings: Settings,
+) -> dict[str, object]:
+    return {
+        "job_id": job_id,
+        "created_at": datetime.now(UTC).isoformat(),
+        "source": Path(request.source).name,
+        "preset": request.preset,
+        "language": request.language,
+        "duration_s": round(outputs.duration_s, 3),
+        "narration_s": round(outputs.narration_s, 3),
+        "slide_durations_s": [round(d, 3) for d in outputs.slide_durations_s],
+        "objects": [
+            {"key": o.key, "size": o.size, "sha256": o.sha256, "content_type": o.content_type}
+            for o in stored
+        ],
+        "tools": {
+            "reelflow": VERSION,
+            "ffmpeg": tool_version(settings.render.ffmpeg_bin),
+            "espeak-ng": tool_version(settings.render.espeak_bin),
+        },
+    }
+
+
+def upload_outputs(
+    store: ArtifactStore, job_id: str, request: JobRequest, outputs: RenderOutputs,
+    settings: Settings,
+) -> JobResult:
+    """Put every output under ``jobs/<job_id>/``, the manifest last; return their URLs."""
+    prefix = job_prefix(job_id)
+    stored = [
+        store.put_file(prefix + key, Path(path))
+        for key, path in sorted(outputs.files.items())
+    ]
+    manifest = build_manifest(job_id, request, outputs, stored, settings)
+    store.put_bytes(
+        prefix + MANIFEST,
+        json.dumps(manifest, indent=2).encode(),
+        "application/json",
+    )
+    main = {
+        "video": prefix + "video.mp4",
+        "hls": prefix + "hls/master.m3u8",
+        "thumbnail": prefix + "thumb.jpg",
+        "captions": prefix + "captions.vtt",
+        "script": prefix + "script.json",
+        "manifest": prefix + MANIFEST,
+    }
+    return JobResult(
+        job_id=job_id,
+        status="SUCCEEDED",
+        outputs={name: store.url_for(key) for name, key in main.items()},
+        manifest_key=prefix + MANIFEST,
+        details={"keys": main, "duration_s": outputs.duration_s, "objects": len(stored) + 1},
+    )
+
+
+@task(
+    name="upload",
+    cache_policy=NO_CACHE,
+    timeout_seconds=900,
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_on_retryable,
+)
+def upload_stage(
+    outputs: RenderOutputs, request: JobRequest, job_id: str, progress_id: UUID | None
+) -> JobResult:
+    with stage(job_id, "upload", progress_id, done=100):
+        settings = get_settings()
+        result = upload_outputs(open_store(settings), job_id, request, outputs, settings)
+        ledger().mark_succeeded(job_id, {**result.details["keys"], "urls": result.outputs})
+        return result

@@ -1,0 +1,102 @@
+"""Shared fixtures: isolated settings per test, and the real services tests run against.
+
+- ``prefect_server``: Prefect's test harness (a real API server on SQLite, in a subprocess).
+- ``s3_server``: moto's S3 server on 127.0.0.1 (a real HTTP server; the minio SDK talks to it).
+- ``pg_url``: a fresh database on the PostgreSQL server at 127.0.0.1:5432, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.settings import Settings, get_settings
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture()
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings whose every path lives under this test's tmp dir."""
+    for key in list(os.environ):
+        if key.startswith("REELFLOW_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("REELFLOW_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[str]:
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def s3_settings(
+    settings: Settings, s3_server: str, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """Settings for S3Store on moto, with a bucket of this test's own."""
+    monkeypatch.setenv("REELFLOW_STORAGE__BACKEND", "s3")
+    monkeypatch.setenv("REELFLOW_STORAGE__S3_ENDPOINT", s3_server)
+    monkeypatch.setenv("REELFLOW_STORAGE__BUCKET", f"test-{uuid.uuid4().hex[:12]}")
+    monkeypatch.setenv("REELFLOW_STORAGE__S3_ACCESS_KEY", "testing")
+    monkeypatch.setenv("REELFLOW_STORAGE__S3_SECRET_KEY", "testing")
+    get_settings.cache_clear()
+    return get_settings()
+
+
+@pytest.fixture()
+def pg_url() -> Iterator[str]:
+    import psycopg2
+
+    name = f"reelflow_test_{uuid.uuid4().hex[:10]}"
+    admin = "host=127.0.0.1 port=5432 dbname=postgres user=postgres"
+    try:
+        conn = psycopg2.connect(admin, connect_timeout=5)
+    except psycopg2.OperationalError as exc:  # pragma: no cover - CI starts the server
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required: {exc}")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    finally:
+        from infra import ledger as ledger_module
+
+        for url, led in list(ledger_module._LEDGERS.items()):
+            if name in url:
+                led.dispose()
+                del ledger_module._LEDGERS[url]
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from infra.errors import ConfigError
+from infra.settings import Settings, get_settings
+
+
+def _env_names(model: type[BaseModel], prefix: str = "REELFLOW_") -> list[str]:
+    names = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names += _env_names(annotation, f"{prefix}{name.upper()}__")
+        else:
+            names.append(f"{prefix}{name.upper()}")
+    return names
+
+
+def test_every_setting_is_documented():
+    doc = (Path(__file__).parents[2] / "docs" / "CONFIGURATION.md").read_text()
+    documented = set(re.findall(r"`(REELFLOW_[A-Z0-9_]+)`", doc))
+    names = _env_names(Settings)
+    assert len(names) > 30
+    assert [n for n in names if n not in documented] == []
+    assert sorted(documented - set(names)) == []  # nothing documented that does not exist
+
+
+def test_nested_env_override(settings: Settings, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("REELFLOW_SCRIPT__MAX_WORDS", "123")
+    monkeypatch.setenv("REELFLOW_STORAGE__BACKEND", "s3")
+    get_settings.cache_clear()
+    fresh = get_settings()
+    assert fresh.script.max_words == 123
+    assert fresh.storage.backend == "s3"
+    assert fresh.work_root == settings.home / "work"
+
+
+def test_production_refuses_placeholder_secret(settings: Settings, monkeypatch):  # noqa: ARG001
+    monkeypatch.setenv("REELFLOW_ENV", "production")
+    monkeypatch.setenv("REELFLOW_STORAGE__BACKEND", "s3")
+    get_settings.cache_clear()
+    with pytest.raises(ConfigError):
+        get_settings()
+    monkeypatch.setenv("REELFLOW_STORAGE__S3_SECRET_KEY", "a-real-secret-value")
+    get_settings.cache_clear()
+    assert get_settings().env == "production"

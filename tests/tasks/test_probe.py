@@ -1,0 +1,106 @@
+"""Probe stage logic on real files: sniffing, limits, and the documented error codes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from infra.errors import InputInvalid, InputTooLarge, InputUnreadable
+from infra.ffprobe import probe_media
+from infra.runner import run_process
+from infra.settings import Settings
+from tasks.probe import probe_document, sniff_type, split_markdown, split_text
+from tests.documents import (
+    SAMPLE_MARKDOWN,
+    make_encrypted_pdf,
+    make_image_only_pdf,
+    make_many_page_pdf,
+    make_pdf,
+)
+
+
+def test_pdf_sections_from_pages(settings: Settings, tmp_path: Path):
+    doc = probe_document(make_pdf(tmp_path / "a.pdf"), settings)
+    assert (doc.doc_type, doc.pages) == ("pdf", 4)
+    assert doc.sections[0][0] == "Why reelflow exists"
+    assert "stuck render jobs" in doc.sections[0][1]
+    assert len(doc.sha256) == 64
+
+
+def test_type_is_sniffed_from_content_not_extension(tmp_path: Path):
+    pdf_named_txt = make_pdf(tmp_path / "a.pdf").rename(tmp_path / "a.txt")
+    assert sniff_type(pdf_named_txt) == "pdf"
+    md = tmp_path / "notes.md"
+    md.write_text("# Title\n\nBody")
+    assert sniff_type(md) == "markdown"
+    random_pdf = tmp_path / "random.pdf"
+    random_pdf.write_bytes(os.urandom(4096))
+    assert sniff_type(random_pdf) == "binary"
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "fragment"),
+    [
+        (lambda p: p.write_bytes(b"") or p, InputInvalid, "empty"),
+        (lambda p: p.write_bytes(os.urandom(5000)) or p, InputInvalid, "not a PDF"),
+        (lambda p: make_encrypted_pdf(p), InputUnreadable, "password"),
+        (lambda p: make_image_only_pdf(p), InputUnreadable, "scanned"),
+        (lambda p: make_many_page_pdf(p, 300), InputTooLarge, "300 pages"),
+        (lambda p: p.write_bytes(b"%PDF-1.4\n garbage \n%%EOF") or p, InputUnreadable, "PDF"),
+    ],
+    ids=["empty", "random-bytes", "encrypted", "image-only", "300-pages", "corrupt"],
+)
+def test_bad_documents(settings: Settings, tmp_path: Path, make, error, fragment):
+    path = tmp_path / "input.pdf"
+    make(path)
+    with pytest.raises(error) as err:
+        probe_document(path, settings)
+    assert fragment in err.value.message
+
+
+def test_size_limit(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "big.txt"
+    path.write_bytes(b"a" * (21 * 1024 * 1024))
+    with pytest.raises(InputTooLarge, match="limit is 21.0 MB|limit is 20"):
+        probe_document(path, settings)
+    monkeypatch.setattr(settings.input, "max_bytes", 22 * 1024 * 1024)
+    assert probe_document(path, settings).size == 21 * 1024 * 1024
+
+
+def test_markdown_sections_drop_markup():
+    sections = split_markdown(SAMPLE_MARKDOWN + "\n```\ncode();\n```\n[link](http://x) ![i](y.png)")
+    titles = [t for t, _ in sections]
+    assert titles == ["Reelflow in one page", "The stages", "Operating it"]
+    body = sections[-1][1]
+    assert "code();" not in body and "http://x" not in body and "link" in body
+    assert "- The probe stage checks the input file" in sections[1][1]
+
+
+def test_plain_text_headings_and_paragraphs():
+    text = "Introduction\n\nFirst paragraph here. It has two sentences.\n\nSecond one, no title."
+    assert split_text(text) == [
+        ("Introduction", "First paragraph here. It has two sentences."),
+        ("Second one, no title", "Second one, no title."),
+    ]
+
+
+@pytest.mark.media
+def test_probe_media_reads_a_real_clip(tmp_path: Path):
+    clip = tmp_path / "clip.mp4"
+    run_process(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+         "testsrc2=size=160x90:rate=10", "-f", "lavfi", "-i", "sine=frequency=440",
+         "-t", "1", "-c:v", "libx264", "-c:a", "aac", "-shortest", str(clip)],
+        timeout_s=30,
+    )
+    info = probe_media(clip, timeout_s=10)
+    assert (info.video_codec, info.audio_codec, info.width, info.height) == (
+        "h264", "aac", 160, 90
+    )
+    assert info.duration_s == pytest.approx(1.0, abs=0.1)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(os.urandom(2048))
+    with pytest.raises(InputUnreadable):
+        probe_media(junk, timeout_s=10)
