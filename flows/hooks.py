@@ -26,8 +26,11 @@ def _job_id(flow_run: Any) -> str:
 def _ensure_row(job_id: str, flow_run: Any) -> None:
     request = (flow_run.parameters or {}).get("request") or {}
     ledger().create_job(
-        job_id, flow_run_id=str(flow_run.id), source=request.get("source"),
-        kind=request.get("kind"), preset=request.get("preset"),
+        job_id,
+        flow_run_id=str(flow_run.id),
+        source=request.get("source"),
+        kind=request.get("kind"),
+        preset=request.get("preset"),
     )
 
 

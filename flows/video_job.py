@@ -7,6 +7,9 @@ and the failure hook copies it into the ledger.
 
 from __future__ import annotations
 
+from typing import cast
+from uuid import UUID
+
 from prefect import flow
 from prefect.artifacts import create_progress_artifact, create_table_artifact
 from prefect.runtime import flow_run
@@ -34,8 +37,11 @@ __all__ = ["video_job"]
 def video_job(request: JobRequest) -> JobResult:
     """Turn one document into an MP4, an HLS ladder, a thumbnail and captions in the store."""
     job_id = job_id_for(flow_run.id, request)
-    progress_id = create_progress_artifact(
-        progress=0.0, description=f"reelflow job {job_id}: probe, script, render, upload"
+    progress_id = cast(
+        UUID,
+        create_progress_artifact(
+            progress=0.0, description=f"reelflow job {job_id}: probe, script, render, upload"
+        ),
     )
     try:
         doc = probe_stage(request, job_id, progress_id)

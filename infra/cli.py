@@ -24,7 +24,9 @@ from infra.settings import get_settings
 
 __all__ = ["app"]
 
-app = typer.Typer(help="reelflow: documents and media to delivery-ready video.", no_args_is_help=True)
+app = typer.Typer(
+    help="reelflow: documents and media to delivery-ready video.", no_args_is_help=True
+)
 console = Console()
 
 
@@ -66,7 +68,9 @@ def run(
         console.print(table)
         return
     code = job.error_code if job else None
-    console.print(f"[red]{code or 'internal_error'}[/red]: {job.error_message if job else state.message}")
+    console.print(
+        f"[red]{code or 'internal_error'}[/red]: {job.error_message if job else state.message}"
+    )
     raise typer.Exit(1)
 
 
@@ -76,11 +80,15 @@ def jobs(
     status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
 ) -> None:
     """List recent jobs from the ledger."""
-    table = Table("job", "status", "stage", "error", "created")
+    table = Table("status", "stage", "error", "created")
+    table.add_column("job", no_wrap=True, min_width=32)
     for job in _ledger().list_jobs(limit=limit, status=status):
         table.add_row(
-            job.id, job.status, job.stage or "", job.error_code or "",
+            job.status,
+            job.stage or "",
+            job.error_code or "",
             job.created_at.isoformat(timespec="seconds") if job.created_at else "",
+            job.id,
         )
     console.print(table)
 

@@ -1,4 +1,4 @@
-"""ffprobe as JSON, through the process runner, with a timeout; and the tool versions in manifests."""
+"""ffprobe as JSON through the process runner, with a timeout; tool versions for manifests."""
 
 from __future__ import annotations
 
@@ -29,8 +29,17 @@ class MediaInfo:
 
 def probe_argv(ffprobe: str, path: Path) -> list[str]:
     return [
-        ffprobe, "-v", "error", "-hide_banner", "-protocol_whitelist", "file",
-        "-print_format", "json", "-show_format", "-show_streams", str(path),
+        ffprobe,
+        "-v",
+        "error",
+        "-hide_banner",
+        "-protocol_whitelist",
+        "file",
+        "-print_format",
+        "json",
+        "-show_format",
+        "-show_streams",
+        str(path),
     ]
 
 

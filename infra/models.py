@@ -1,7 +1,7 @@
 """The job's domain models, shared by the flow, the stage tasks and the CLI.
 
-``JobRequest`` is the ``video-job`` flow's one parameter: a pydantic model, so the Prefect UI renders
-it as a form and the API validates it.
+``JobRequest`` is the ``video-job`` flow's one parameter: a pydantic model, so the Prefect UI
+renders it as a form and the API validates it.
 """
 
 from __future__ import annotations

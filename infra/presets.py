@@ -1,8 +1,8 @@
 """Output presets: the HLS ladder and encoder settings for each named preset.
 
 The top rendition is also the progressive MP4. Still-slide content is encoded at a low frame rate
-(``REELFLOW_RENDER__SLIDE_FPS``) with x264's ``stillimage`` tuning; the narration is encoded once and
-shared by every rendition.
+(``REELFLOW_RENDER__SLIDE_FPS``) with x264's ``stillimage`` tuning; the narration is encoded
+once and shared by every rendition.
 """
 
 from __future__ import annotations

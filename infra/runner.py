@@ -89,9 +89,7 @@ def _parse_progress(block: dict[str, str]) -> Progress:
     )
 
 
-def _drain_progress(
-    stream, watch: _Watch, on_progress: Callable[[Progress], None] | None
-) -> None:
+def _drain_progress(stream, watch: _Watch, on_progress: Callable[[Progress], None] | None) -> None:
     block: dict[str, str] = {}
     for raw in iter(stream.readline, b""):
         key, _, value = raw.decode("utf-8", "replace").strip().partition("=")
@@ -223,7 +221,10 @@ def run_process(
         raise failure
     log.info(
         "process finish name=%s pid=%d rc=%d duration=%.2fs",
-        name, proc.pid, proc.returncode, duration,
+        name,
+        proc.pid,
+        proc.returncode,
+        duration,
     )
     if proc.returncode != 0:
         last = next((line for line in reversed(watch.stderr) if line.strip()), "no error output")

@@ -213,7 +213,11 @@ class S3Store:
         ctype = content_type_for(key)
         try:
             self.client.fput_object(
-                self.bucket, key, str(path), content_type=ctype, part_size=self.part_size,
+                self.bucket,
+                key,
+                str(path),
+                content_type=ctype,
+                part_size=self.part_size,
                 metadata={"x-amz-meta-sha256": digest},
             )
             stat = self.client.stat_object(self.bucket, key)
@@ -275,9 +279,7 @@ class S3Store:
         if not keys:
             return 0
         try:
-            errors = list(
-                self.client.remove_objects(self.bucket, (DeleteObject(k) for k in keys))
-            )
+            errors = list(self.client.remove_objects(self.bucket, (DeleteObject(k) for k in keys)))
         except Exception as exc:
             raise self._translate(exc, f"deleting {prefix} failed") from exc
         if errors:

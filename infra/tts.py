@@ -1,4 +1,4 @@
-"""Text to speech with espeak-ng, through the process runner; durations are measured, not guessed."""
+"""Text to speech with espeak-ng through the process runner; durations are measured."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from infra.runner import atomic_outputs, run_process
 __all__ = ["espeak_argv", "synthesize", "wav_duration"]
 
 
-def espeak_argv(
-    espeak: str, text_file: Path, wav: Path, *, voice: str, rate_wpm: int
-) -> list[str]:
+def espeak_argv(espeak: str, text_file: Path, wav: Path, *, voice: str, rate_wpm: int) -> list[str]:
     return [espeak, "-v", voice, "-s", str(rate_wpm), "-w", str(wav), "-f", str(text_file)]
 
 

@@ -44,8 +44,24 @@ def concat_list(images: Sequence[Path], durations: Sequence[float]) -> str:
 def audio_argv(ffmpeg: str, wav: Path, out: Path, kbps: int) -> list[str]:
     """Narration WAV -> AAC-LC once, at the source rate (speech; every rendition copies it)."""
     return [
-        ffmpeg, *FFMPEG_BASE_ARGS, "-loglevel", "error", "-y", *INPUT_SAFETY, "-i", str(wav),
-        "-map", "0:a", "-c:a", "aac", "-aac_coder", "fast", "-b:a", f"{kbps}k", "-f", "mp4",
+        ffmpeg,
+        *FFMPEG_BASE_ARGS,
+        "-loglevel",
+        "error",
+        "-y",
+        *INPUT_SAFETY,
+        "-i",
+        str(wav),
+        "-map",
+        "0:a",
+        "-c:a",
+        "aac",
+        "-aac_coder",
+        "fast",
+        "-b:a",
+        f"{kbps}k",
+        "-f",
+        "mp4",
         str(out),
     ]
 
@@ -73,39 +89,93 @@ def encode_argv(
     ]
     graph.append(f"[sthumb]trim=end_frame=1,scale={preset.thumb_width}:-2[thumb]")
     argv = [
-        ffmpeg, *FFMPEG_BASE_ARGS, "-loglevel", "error", "-y",
-        *INPUT_SAFETY, "-f", "concat", "-safe", "1", "-i", str(concat_file),
-        *INPUT_SAFETY, "-i", str(audio),
-        "-filter_complex", ";".join(graph),
+        ffmpeg,
+        *FFMPEG_BASE_ARGS,
+        "-loglevel",
+        "error",
+        "-y",
+        *INPUT_SAFETY,
+        "-f",
+        "concat",
+        "-safe",
+        "1",
+        "-i",
+        str(concat_file),
+        *INPUT_SAFETY,
+        "-i",
+        str(audio),
+        "-filter_complex",
+        ";".join(graph),
     ]
     gop = fps * segment_s
     for i, (rendition, out) in enumerate(zip(preset.renditions, renditions_out, strict=True)):
         argv += [
-            "-map", f"[v{i}]", "-map", "1:a",
-            "-c:v", "libx264", "-preset", preset.x264_preset, "-tune", "stillimage",
-            "-profile:v", "high", "-crf", str(preset.crf),
-            "-maxrate", f"{rendition.maxrate_kbps}k", "-bufsize", f"{rendition.maxrate_kbps * 2}k",
-            "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
-            "-force_key_frames", f"expr:gte(t,n_forced*{segment_s})",
-            "-threads", str(threads),
-            "-c:a", "copy",
-            "-t", f"{total_s:.3f}", "-movflags", "+faststart", str(out),
+            "-map",
+            f"[v{i}]",
+            "-map",
+            "1:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            preset.x264_preset,
+            "-tune",
+            "stillimage",
+            "-profile:v",
+            "high",
+            "-crf",
+            str(preset.crf),
+            "-maxrate",
+            f"{rendition.maxrate_kbps}k",
+            "-bufsize",
+            f"{rendition.maxrate_kbps * 2}k",
+            "-g",
+            str(gop),
+            "-keyint_min",
+            str(gop),
+            "-sc_threshold",
+            "0",
+            "-force_key_frames",
+            f"expr:gte(t,n_forced*{segment_s})",
+            "-threads",
+            str(threads),
+            "-c:a",
+            "copy",
+            "-t",
+            f"{total_s:.3f}",
+            "-movflags",
+            "+faststart",
+            str(out),
         ]
     argv += ["-map", "[thumb]", "-frames:v", "1", "-update", "1", "-q:v", "3", str(thumb_out)]
     return argv
 
 
-def hls_argv(ffmpeg: str, mp4s: Sequence[Path], playlists: Sequence[Path], segment_s: int) -> list[str]:
+def hls_argv(
+    ffmpeg: str, mp4s: Sequence[Path], playlists: Sequence[Path], segment_s: int
+) -> list[str]:
     """Cut each rendition MP4 into MPEG-TS segments by stream copy, in one process."""
     argv = [ffmpeg, *FFMPEG_BASE_ARGS, "-loglevel", "error", "-y"]
     for mp4 in mp4s:
         argv += [*INPUT_SAFETY, "-i", str(mp4)]
     for i, playlist in enumerate(playlists):
         argv += [
-            "-map", f"{i}:v", "-map", f"{i}:a", "-c", "copy",
-            "-f", "hls", "-hls_time", str(segment_s), "-hls_playlist_type", "vod",
-            "-hls_flags", "independent_segments",
-            "-hls_segment_filename", str(playlist.parent / "seg_%04d.ts"), str(playlist),
+            "-map",
+            f"{i}:v",
+            "-map",
+            f"{i}:a",
+            "-c",
+            "copy",
+            "-f",
+            "hls",
+            "-hls_time",
+            str(segment_s),
+            "-hls_playlist_type",
+            "vod",
+            "-hls_flags",
+            "independent_segments",
+            "-hls_segment_filename",
+            str(playlist.parent / "seg_%04d.ts"),
+            str(playlist),
         ]
     return argv
 

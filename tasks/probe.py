@@ -215,11 +215,15 @@ def probe_media_file(path: Path, settings: Settings | None = None) -> MediaInfo:
     )
 
 
-
 @task(name="probe", cache_policy=NO_CACHE, timeout_seconds=120)
 def probe_stage(request: JobRequest, job_id: str, progress_id: UUID | None) -> DocumentInput:
     ledger().create_job(
-        job_id, flow_run_id=str(flow_run.id or "") or None, source=request.source, kind=request.kind, preset=request.preset)
+        job_id,
+        flow_run_id=str(flow_run.id or "") or None,
+        source=request.source,
+        kind=request.kind,
+        preset=request.preset,
+    )
     with stage(job_id, "probe", progress_id, done=10):
         path = Path(request.source)
         if request.kind == JobKind.MEDIA:

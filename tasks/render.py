@@ -95,7 +95,9 @@ def _write_hls(
         playlists.append(hls_dir / rendition.name / "index.m3u8")
     run_process(
         hls_argv(cfg.ffmpeg_bin, renditions, playlists, cfg.hls_segment_s),
-        timeout_s=cfg.process_timeout_s, stall_s=cfg.process_stall_s, ffmpeg_progress=True,
+        timeout_s=cfg.process_timeout_s,
+        stall_s=cfg.process_stall_s,
+        ffmpeg_progress=True,
         kill_grace_s=cfg.kill_grace_s,
     )
     variants = []
@@ -103,16 +105,18 @@ def _write_hls(
         info = probe_media(mp4, ffprobe=cfg.ffprobe_bin)
         video = next(s for s in info.raw["streams"] if s.get("codec_type") == "video")
         peak, average = variant_bandwidth(playlist)
-        variants.append({
-            "uri": f"{rendition.name}/index.m3u8",
-            "bandwidth": peak,
-            "average": average,
-            "width": rendition.width,
-            "height": rendition.height,
-            "fps": cfg.slide_fps,
-            "codecs": f"{avc_codec_string(video.get('profile', 'High'), int(video['level']))},"
-            "mp4a.40.2",
-        })
+        variants.append(
+            {
+                "uri": f"{rendition.name}/index.m3u8",
+                "bandwidth": peak,
+                "average": average,
+                "width": rendition.width,
+                "height": rendition.height,
+                "fps": cfg.slide_fps,
+                "codecs": f"{avc_codec_string(video.get('profile', 'High'), int(video['level']))},"
+                "mp4a.40.2",
+            }
+        )
     (hls_dir / "master.m3u8").write_text(master_playlist(variants))
     return playlists
 
@@ -130,7 +134,10 @@ def render_document(
     preset = PRESETS[request.preset]
     root = work_dir(job_id, settings)
     slides_dir, audio_dir, tmp_dir, out = (
-        root / "slides", root / "audio", root / "renditions", root / "out"
+        root / "slides",
+        root / "audio",
+        root / "renditions",
+        root / "out",
     )
     for folder in (slides_dir, audio_dir, tmp_dir, out / "hls"):
         folder.mkdir(parents=True, exist_ok=True)
@@ -146,13 +153,19 @@ def render_document(
         audio_done = pool.submit(
             run_process,
             audio_argv(cfg.ffmpeg_bin, root / "narration.wav", audio, preset.audio_kbps),
-            timeout_s=cfg.process_timeout_s, stall_s=cfg.process_stall_s, ffmpeg_progress=True,
+            timeout_s=cfg.process_timeout_s,
+            stall_s=cfg.process_stall_s,
+            ffmpeg_progress=True,
             kill_grace_s=cfg.kill_grace_s,
         )
         images = [
             render_slide(
-                slide, slides_dir / f"slide_{i:03d}.png", preset.top.width, preset.top.height,
-                str(cfg.font_path), request.language,
+                slide,
+                slides_dir / f"slide_{i:03d}.png",
+                preset.top.width,
+                preset.top.height,
+                str(cfg.font_path),
+                request.language,
             )
             for i, slide in enumerate(script.slides)
         ]
@@ -171,12 +184,22 @@ def render_document(
     with atomic_outputs(*rendition_paths, thumb) as temps:
         run_process(
             encode_argv(
-                cfg.ffmpeg_bin, concat_file, audio, preset, temps[:-1], temps[-1],
-                total_s=narration_s, fps=cfg.slide_fps, segment_s=cfg.hls_segment_s,
+                cfg.ffmpeg_bin,
+                concat_file,
+                audio,
+                preset,
+                temps[:-1],
+                temps[-1],
+                total_s=narration_s,
+                fps=cfg.slide_fps,
+                segment_s=cfg.hls_segment_s,
                 threads=cfg.ffmpeg_threads,
             ),
-            timeout_s=cfg.process_timeout_s, stall_s=cfg.process_stall_s, ffmpeg_progress=True,
-            on_progress=progress, kill_grace_s=cfg.kill_grace_s,
+            timeout_s=cfg.process_timeout_s,
+            stall_s=cfg.process_stall_s,
+            ffmpeg_progress=True,
+            on_progress=progress,
+            kill_grace_s=cfg.kill_grace_s,
         )
         for temp in temps:
             if not temp.is_file() or temp.stat().st_size == 0:
@@ -187,13 +210,16 @@ def render_document(
         build_vtt([s.narration for s in script.slides], durations), encoding="utf-8"
     )
     (out / "script.json").write_text(
-        json.dumps({**script.model_dump(), "slide_durations_s": durations}, ensure_ascii=False,
-                   indent=2),
+        json.dumps(
+            {**script.model_dump(), "slide_durations_s": durations}, ensure_ascii=False, indent=2
+        ),
         encoding="utf-8",
     )
     files = {p.relative_to(out).as_posix(): str(p) for p in sorted(out.rglob("*")) if p.is_file()}
     duration = probe_media(video, ffprobe=cfg.ffprobe_bin).duration_s
-    log.info("rendered %d slides, %.1fs of narration, %d files", len(images), narration_s, len(files))
+    log.info(
+        "rendered %d slides, %.1fs of narration, %d files", len(images), narration_s, len(files)
+    )
     return RenderOutputs(
         files=files, duration_s=duration, narration_s=narration_s, slide_durations_s=durations
     )

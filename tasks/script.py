@@ -88,7 +88,9 @@ def generate_script(doc: DocumentInput, language: str, cfg: ScriptSettings) -> S
     sections = [(t.strip(), b) for t, b in doc.sections if t.strip() or b.strip()]
     sections = sections[: cfg.max_slides]
     sentence_lists = [split_sentences(_speakable(body)) for _, body in sections]
-    chosen: list[list[str]] = [s[:1] if s else [t] for (t, _), s in zip(sections, sentence_lists, strict=True)]
+    chosen: list[list[str]] = [
+        s[:1] if s else [t] for (t, _), s in zip(sections, sentence_lists, strict=True)
+    ]
     budget = cfg.max_words - sum(count_words(" ".join(c)) for c in chosen)
     depth = 1
     while budget > 0 and any(len(s) > depth for s in sentence_lists):

@@ -141,7 +141,9 @@ def render_slide(
         draw.text((x_text, y), line, font=title_font, fill=TITLE_COLOR, anchor=anchor)
         y += layout.title_size * 1.2
     rule_y = y + layout.title_size * 0.3
-    draw.line([(margin, rule_y), (width - margin, rule_y)], fill=ACCENT, width=max(2, height // 270))
+    draw.line(
+        [(margin, rule_y), (width - margin, rule_y)], fill=ACCENT, width=max(2, height // 270)
+    )
     y += layout.title_size * 0.8
     indent = layout.body_size * 1.2
     for lines in layout.bullet_lines:

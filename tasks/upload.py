@@ -29,7 +29,10 @@ VERSION = "0.1.0"
 
 
 def build_manifest(
-    job_id: str, request: JobRequest, outputs: RenderOutputs, stored: list[StoredObject],
+    job_id: str,
+    request: JobRequest,
+    outputs: RenderOutputs,
+    stored: list[StoredObject],
     settings: Settings,
 ) -> dict[str, object]:
     return {
@@ -54,14 +57,16 @@ def build_manifest(
 
 
 def upload_outputs(
-    store: ArtifactStore, job_id: str, request: JobRequest, outputs: RenderOutputs,
+    store: ArtifactStore,
+    job_id: str,
+    request: JobRequest,
+    outputs: RenderOutputs,
     settings: Settings,
 ) -> JobResult:
     """Put every output under ``jobs/<job_id>/``, the manifest last; return their URLs."""
     prefix = job_prefix(job_id)
     stored = [
-        store.put_file(prefix + key, Path(path))
-        for key, path in sorted(outputs.files.items())
+        store.put_file(prefix + key, Path(path)) for key, path in sorted(outputs.files.items())
     ]
     manifest = build_manifest(job_id, request, outputs, stored, settings)
     store.put_bytes(

@@ -62,9 +62,7 @@ def s3_server() -> Iterator[str]:
 
 
 @pytest.fixture()
-def s3_settings(
-    settings: Settings, s3_server: str, monkeypatch: pytest.MonkeyPatch
-) -> Settings:
+def s3_settings(settings: Settings, s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings for S3Store on moto, with a bucket of this test's own."""
     monkeypatch.setenv("REELFLOW_STORAGE__BACKEND", "s3")
     monkeypatch.setenv("REELFLOW_STORAGE__S3_ENDPOINT", s3_server)

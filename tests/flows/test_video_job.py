@@ -31,7 +31,9 @@ pytestmark = [pytest.mark.prefect, pytest.mark.media]
 def _ffprobe(path: Path) -> dict:
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams", str(path)],
-        check=True, capture_output=True, timeout=30,
+        check=True,
+        capture_output=True,
+        timeout=30,
     )
     return json.loads(out.stdout)
 
@@ -85,8 +87,11 @@ def _work_root_empty(settings: Settings) -> bool:
 @pytest.mark.parametrize("store_kind", ["local", pytest.param("s3", marks=pytest.mark.s3)])
 @pytest.mark.parametrize("doc_kind", ["pdf", "markdown"])
 def test_document_job_delivers_playable_outputs(
-    request: pytest.FixtureRequest, prefect_server: str, tmp_path: Path,
-    store_kind: str, doc_kind: str,
+    request: pytest.FixtureRequest,
+    prefect_server: str,
+    tmp_path: Path,
+    store_kind: str,
+    doc_kind: str,
 ):
     settings = request.getfixturevalue("settings" if store_kind == "local" else "s3_settings")
     if doc_kind == "pdf":

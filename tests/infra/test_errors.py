@@ -7,10 +7,23 @@ from infra import errors
 from infra.errors import ERROR_CODES, InputUnreadable, StorageUnavailable, code_from_message
 
 DESIGN_CODES = {
-    "input_invalid", "input_too_large", "input_unreadable", "script_invalid", "llm_unavailable",
-    "llm_rate_limited", "tts_failed", "ffmpeg_failed", "ffmpeg_timeout", "ffmpeg_stalled",
-    "resource_limit_exceeded", "storage_unavailable", "storage_rejected", "worker_timeout",
-    "user_canceled", "config_error", "internal_error",
+    "input_invalid",
+    "input_too_large",
+    "input_unreadable",
+    "script_invalid",
+    "llm_unavailable",
+    "llm_rate_limited",
+    "tts_failed",
+    "ffmpeg_failed",
+    "ffmpeg_timeout",
+    "ffmpeg_stalled",
+    "resource_limit_exceeded",
+    "storage_unavailable",
+    "storage_rejected",
+    "worker_timeout",
+    "user_canceled",
+    "config_error",
+    "internal_error",
 }
 
 
@@ -42,7 +55,8 @@ def test_retryable_flags():
 
 def test_all_matches_module():
     public = {
-        name for name, value in vars(errors).items()
+        name
+        for name, value in vars(errors).items()
         if isinstance(value, type) and issubclass(value, Exception)
     }
     assert public <= set(errors.__all__)

@@ -37,7 +37,9 @@ def test_lifecycle_and_terminal_states_never_change(ledger: JobLedger):
     assert not ledger.mark_running("j1", "upload")
     job = ledger.get("j1")
     assert (job.status, job.error_code, job.error_message) == (
-        JobStatus.FAILED, "ffmpeg_failed", "boom"
+        JobStatus.FAILED,
+        "ffmpeg_failed",
+        "boom",
     )
     assert job.finished_at is not None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -14,8 +15,8 @@ from infra.runner import FFMPEG_BASE_ARGS, Progress, atomic_outputs, run_process
 pytestmark = pytest.mark.media
 
 
-def _children() -> list[psutil.Process]:
-    return psutil.Process().children(recursive=True)
+def _children() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
 def test_missing_binary_is_config_error_at_once():
@@ -34,39 +35,72 @@ def test_nonzero_exit_keeps_stderr_tail():
     assert str(err.value).startswith("[ffmpeg_failed]")
 
 
-def test_wall_clock_timeout_kills_the_process_group():
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                members.append(proc.pid)  # a zombie is dead; its reaper is init, not us
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return members
+
+
+def test_wall_clock_timeout_kills_the_process_group(tmp_path: Path):
+    pidfile = tmp_path / "pid"
+    before = _children()  # e.g. a Prefect test server another test of this worker started
     started = time.monotonic()
     with pytest.raises(FFmpegTimeout):
-        # A shell whose child sleeps: the whole group must die, not just the shell.
-        run_process(["sh", "-c", "sleep 30 & sleep 30"], timeout_s=1, kill_grace_s=0.5)
+        # A shell with a background grandchild: the whole group must die, not just the shell
+        # (an orphaned grandchild would not show up as our child any more).
+        run_process(
+            ["sh", "-c", f"echo $$ > {pidfile}; sleep 30 & sleep 30"],
+            timeout_s=1,
+            kill_grace_s=0.5,
+        )
     assert time.monotonic() - started < 3
-    assert _children() == []
+    assert _children() - before == set()
+    assert _group_members(int(pidfile.read_text())) == []
 
 
 def test_stall_without_progress_is_detected(tmp_path: Path):
     fifo = tmp_path / "never.fifo"
-    import os
-
     os.mkfifo(fifo)
+    before = _children()
     started = time.monotonic()
     with pytest.raises(FFmpegStalled):
         # ffmpeg blocks opening a FIFO nobody writes: no progress line ever arrives.
         run_process(
             ["ffmpeg", *FFMPEG_BASE_ARGS, "-f", "s16le", "-i", str(fifo), "-f", "null", "-"],
-            timeout_s=30, stall_s=1, ffmpeg_progress=True, kill_grace_s=0.5,
+            timeout_s=30,
+            stall_s=1,
+            ffmpeg_progress=True,
+            kill_grace_s=0.5,
         )
     assert time.monotonic() - started < 3
-    assert _children() == []
+    assert _children() - before == set()
 
 
 def test_progress_callback_sees_ffmpeg_progress(tmp_path: Path):
     seen: list[Progress] = []
     result = run_process(
         [
-            "ffmpeg", *FFMPEG_BASE_ARGS, "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10",
-            "-t", "2", "-f", "null", "-",
+            "ffmpeg",
+            *FFMPEG_BASE_ARGS,
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x90:rate=10",
+            "-t",
+            "2",
+            "-f",
+            "null",
+            "-",
         ],
-        timeout_s=30, stall_s=10, ffmpeg_progress=True, on_progress=seen.append,
+        timeout_s=30,
+        stall_s=10,
+        ffmpeg_progress=True,
+        on_progress=seen.append,
     )
     assert result.returncode == 0
     assert seen and seen[-1].done

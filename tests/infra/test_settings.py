@@ -40,7 +40,7 @@ def test_nested_env_override(settings: Settings, monkeypatch: pytest.MonkeyPatch
     assert fresh.work_root == settings.home / "work"
 
 
-def test_production_refuses_placeholder_secret(settings: Settings, monkeypatch):  # noqa: ARG001
+def test_production_refuses_placeholder_secret(settings: Settings, monkeypatch):
     monkeypatch.setenv("REELFLOW_ENV", "production")
     monkeypatch.setenv("REELFLOW_STORAGE__BACKEND", "s3")
     get_settings.cache_clear()

@@ -90,15 +90,32 @@ def test_plain_text_headings_and_paragraphs():
 def test_probe_media_reads_a_real_clip(tmp_path: Path):
     clip = tmp_path / "clip.mp4"
     run_process(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-         "testsrc2=size=160x90:rate=10", "-f", "lavfi", "-i", "sine=frequency=440",
-         "-t", "1", "-c:v", "libx264", "-c:a", "aac", "-shortest", str(clip)],
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x90:rate=10",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440",
+            "-t",
+            "1",
+            "-c:v",
+            "libx264",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(clip),
+        ],
         timeout_s=30,
     )
     info = probe_media(clip, timeout_s=10)
-    assert (info.video_codec, info.audio_codec, info.width, info.height) == (
-        "h264", "aac", 160, 90
-    )
+    assert (info.video_codec, info.audio_codec, info.width, info.height) == ("h264", "aac", 160, 90)
     assert info.duration_s == pytest.approx(1.0, abs=0.1)
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(os.urandom(2048))

@@ -63,11 +63,24 @@ def test_encode_helpers():
     assert avc_codec_string("Constrained Baseline", 30) == "avc1.42e01e"
     text = concat_list([Path("a.png"), Path("b.png")], [1.5, 2.25])
     assert text.splitlines() == [
-        "ffconcat version 1.0", "file 'a.png'", "duration 1.500", "file 'b.png'",
-        "duration 2.250", "file 'b.png'",
+        "ffconcat version 1.0",
+        "file 'a.png'",
+        "duration 1.500",
+        "file 'b.png'",
+        "duration 2.250",
+        "file 'b.png'",
     ]
-    master = master_playlist([
-        {"uri": "720p/index.m3u8", "bandwidth": 10, "average": 8, "width": 1280,
-         "height": 720, "fps": 2, "codecs": "avc1.64001f,mp4a.40.2"},
-    ])
+    master = master_playlist(
+        [
+            {
+                "uri": "720p/index.m3u8",
+                "bandwidth": 10,
+                "average": 8,
+                "width": 1280,
+                "height": 720,
+                "fps": 2,
+                "codecs": "avc1.64001f,mp4a.40.2",
+            },
+        ]
+    )
     assert "RESOLUTION=1280x720" in master and master.endswith("720p/index.m3u8\n")

@@ -1,0 +1,64 @@
+"""`prefect deploy --all` against a real Prefect server registers both deployments as designed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.prefect
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _prefect(*args: str, api_url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PREFECT_API_URL": api_url}
+    return subprocess.run(
+        [sys.executable, "-m", "prefect", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+def test_prefect_deploy_all_registers_both_deployments(prefect_server: str):
+    for pool, kind in (("reelflow-process", "process"), ("reelflow-docker", "docker")):
+        created = _prefect(
+            "work-pool", "create", pool, "--type", kind, "--overwrite", api_url=prefect_server
+        )
+        assert created.returncode == 0, created.stdout + created.stderr
+    deployed = _prefect("--no-prompt", "deploy", "--all", api_url=prefect_server)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        process = client.read_deployment_by_name("video-job/video-job-process")
+        docker = client.read_deployment_by_name("video-job/video-job-docker")
+
+    assert process.work_pool_name == "reelflow-process"
+    assert docker.work_pool_name == "reelflow-docker"
+    for deployment in (process, docker):
+        assert deployment.entrypoint == "flows/video_job.py:video_job"
+        schema = deployment.parameter_openapi_schema
+        assert schema["required"] == ["request"]
+        job_request = schema["definitions"]["JobRequest"]
+        assert {"source", "kind", "preset", "voice", "language", "limits"} <= set(
+            job_request["properties"]
+        )
+        assert job_request["required"] == ["source"]
+        assert "JobLimits" in schema["definitions"]
+    variables = docker.job_variables
+    assert variables["image"] == "reelflow-worker:latest"
+    assert variables["image_pull_policy"] == "Never"
+    assert variables["network_mode"] == "host"
+    assert variables["mem_limit"] == variables["memswap_limit"]
+    assert docker.pull_steps == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": "/opt/reelflow"}}
+    ]
