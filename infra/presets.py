@@ -19,6 +19,17 @@ class Rendition:
     height: int
     maxrate_kbps: int
 
+    @property
+    def h264_level(self) -> int:
+        """Level signalled in the stream and the HLS CODECS string (x10: 40 = 4.0).
+
+        Set explicitly so the master playlist needs no probe of the output; each is above what
+        the frame size needs at slide frame rates and far above the ladder's bitrates.
+        """
+        if self.height >= 1080:
+            return 40
+        return 31 if self.height >= 720 else 30
+
 
 @dataclass(frozen=True)
 class Preset:

@@ -122,6 +122,8 @@ def encode_argv(
             "stillimage",
             "-profile:v",
             "high",
+            "-level:v",
+            f"{rendition.h264_level / 10:.1f}",
             "-crf",
             str(preset.crf),
             "-maxrate",

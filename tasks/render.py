@@ -19,7 +19,6 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from infra.errors import FFmpegFailed, TTSFailed
-from infra.ffprobe import probe_media
 from infra.models import JobRequest, RenderOutputs, Script
 from infra.presets import PRESETS, Preset
 from infra.runner import Progress, atomic_outputs, run_process
@@ -101,9 +100,7 @@ def _write_hls(
         kill_grace_s=cfg.kill_grace_s,
     )
     variants = []
-    for rendition, mp4, playlist in zip(preset.renditions, renditions, playlists, strict=True):
-        info = probe_media(mp4, ffprobe=cfg.ffprobe_bin)
-        video = next(s for s in info.raw["streams"] if s.get("codec_type") == "video")
+    for rendition, playlist in zip(preset.renditions, playlists, strict=True):
         peak, average = variant_bandwidth(playlist)
         variants.append(
             {
@@ -113,8 +110,7 @@ def _write_hls(
                 "width": rendition.width,
                 "height": rendition.height,
                 "fps": cfg.slide_fps,
-                "codecs": f"{avc_codec_string(video.get('profile', 'High'), int(video['level']))},"
-                "mp4a.40.2",
+                "codecs": f"{avc_codec_string('High', rendition.h264_level)},mp4a.40.2",
             }
         )
     (hls_dir / "master.m3u8").write_text(master_playlist(variants))
@@ -216,7 +212,7 @@ def render_document(
         encoding="utf-8",
     )
     files = {p.relative_to(out).as_posix(): str(p) for p in sorted(out.rglob("*")) if p.is_file()}
-    duration = probe_media(video, ffprobe=cfg.ffprobe_bin).duration_s
+    duration = narration_s  # the video is cut to the narration (-t); the tests probe it
     log.info(
         "rendered %d slides, %.1fs of narration, %d files", len(images), narration_s, len(files)
     )

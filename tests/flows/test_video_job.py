@@ -17,6 +17,7 @@ from infra.presets import PRESETS
 from infra.settings import Settings, get_settings
 from infra.storage import open_store
 from tasks.common import ledger
+from tasks.encode import avc_codec_string
 from tests.documents import (
     SAMPLE_MARKDOWN,
     make_encrypted_pdf,
@@ -62,11 +63,14 @@ def _assert_delivered(job_id: str, settings: Settings, tmp_path: Path) -> None:
     assert float(info["format"]["duration"]) == pytest.approx(narration, rel=0.05)
 
     audio = next(s for s in info["streams"] if s["codec_type"] == "audio")
+    video_stream = next(s for s in info["streams"] if s["codec_type"] == "video")
+    codecs_attr = avc_codec_string(video_stream["profile"], int(video_stream["level"]))
     vtt = store.get_bytes(prefix + "captions.vtt").decode()
     assert vtt.startswith("WEBVTT")
     assert abs(_last_cue_end(vtt) - float(audio["duration"])) <= 0.5
 
     master = store.get_bytes(prefix + "hls/master.m3u8").decode()
+    assert f'CODECS="{codecs_attr},mp4a.40.2"' in master  # what the stream really is
     for rendition in PRESETS[manifest["preset"]].renditions:
         uri = f"{rendition.name}/index.m3u8"
         assert uri in master
@@ -108,6 +112,22 @@ def test_document_job_delivers_playable_outputs(
     assert job.artifacts["video"] == f"jobs/{result.job_id}/video.mp4"
     _assert_delivered(result.job_id, settings, tmp_path)
     assert _work_root_empty(settings)
+    _assert_artifacts(state.state_details.flow_run_id)
+
+
+def _assert_artifacts(flow_run_id) -> None:
+    """The UI shows progress (at 100 %) and a table of the outputs."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    by_type = {a.type: a for a in artifacts}
+    assert float(by_type["progress"].data) == 100.0
+    table = by_type["table"].data
+    assert "video" in str(table) and "manifest" in str(table)
 
 
 def _write(path: Path, data: bytes) -> Path:
