@@ -75,6 +75,33 @@ def run(
 
 
 @app.command()
+def submit(
+    file: Annotated[Path, typer.Argument(help="Input file, readable by the worker.")],
+    deployment: Annotated[str, typer.Option(help="flow/deployment")] = "video-job/video-job-docker",
+    preset: Annotated[str, typer.Option(help="Output preset: hd, sd or tiny.")] = "hd",
+    max_memory_mb: Annotated[int | None, typer.Option(help="Memory cap, MB.")] = None,
+    max_cpu_percent: Annotated[int | None, typer.Option(help="CPU cap, % of a core.")] = None,
+    max_disk_mb: Annotated[int | None, typer.Option(help="Work dir cap, MB.")] = None,
+    max_duration_s: Annotated[int | None, typer.Option(help="Wall-clock cap, s.")] = None,
+) -> None:
+    """Queue a job on a deployment (needs PREFECT_API_URL); prints the flow run id."""
+    from infra.models import JobLimits, JobRequest
+    from infra.submit import submit_job
+
+    request = JobRequest(
+        source=str(file),
+        preset=preset,
+        limits=JobLimits(
+            max_memory_mb=max_memory_mb,
+            max_cpu_percent=max_cpu_percent,
+            max_disk_mb=max_disk_mb,
+            max_duration_s=max_duration_s,
+        ),
+    )
+    console.print(str(submit_job(request, deployment, get_settings())))
+
+
+@app.command()
 def jobs(
     limit: Annotated[int, typer.Option(help="How many jobs to list.")] = 20,
     status: Annotated[str | None, typer.Option(help="Only this status.")] = None,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.errors import InputUnreadable, ReelflowError
-from infra.runner import run_process
+from infra.runner import Deadlines, run_process
 
 __all__ = ["MediaInfo", "probe_media", "tool_version"]
 
@@ -46,7 +46,9 @@ def probe_argv(ffprobe: str, path: Path) -> list[str]:
 def probe_media(path: Path, *, ffprobe: str = "ffprobe", timeout_s: float = 30.0) -> MediaInfo:
     """Probe ``path``; raises InputUnreadable when ffprobe cannot make sense of it."""
     try:
-        result = run_process(probe_argv(ffprobe, path), timeout_s=timeout_s, error=InputUnreadable)
+        result = run_process(
+            probe_argv(ffprobe, path), deadlines=Deadlines(timeout_s), error=InputUnreadable
+        )
     except InputUnreadable as exc:
         raise InputUnreadable(
             f"{path.name} is not a media file ffprobe can read", detail=exc.detail
@@ -83,7 +85,9 @@ def tool_version(binary: str) -> str:
     """First line of ``binary --version`` (cached per process), for manifests."""
     flag = "-version" if Path(binary).name.startswith("ff") else "--version"
     try:
-        out = run_process([binary, flag], timeout_s=10).stdout.decode("utf-8", "replace")
+        out = run_process([binary, flag], deadlines=Deadlines(10.0)).stdout.decode(
+            "utf-8", "replace"
+        )
     except ReelflowError:
         return "unknown"
     return out.splitlines()[0].strip() if out else "unknown"

@@ -39,6 +39,7 @@ class Preset:
     audio_kbps: int = 96  # one speech track, shared by every rendition
     x264_preset: str = "veryfast"
     thumb_width: int = 640
+    work_disk_mb: int = 600  # free space a job of this preset needs in its work directory
 
     @property
     def top(self) -> Rendition:
@@ -69,6 +70,7 @@ PRESETS: dict[str, Preset] = {
             "tiny",
             (Rendition("360p", 640, 360, 600), Rendition("240p", 426, 240, 400)),
             thumb_width=320,
+            work_disk_mb=100,
         ),
     )
 }

@@ -20,6 +20,7 @@ from infra.errors import ConfigError
 __all__ = [
     "InputSettings",
     "LedgerSettings",
+    "LimitSettings",
     "LogSettings",
     "RenderSettings",
     "ScriptSettings",
@@ -68,8 +69,31 @@ class RenderSettings(BaseModel):
         1, description="x264 threads per rendition encoder (renditions already run in parallel)."
     )
     process_timeout_s: float = Field(900.0, description="Wall-clock limit for one media process.")
+    process_startup_s: float = Field(
+        30.0, description="Kill an ffmpeg that shows no progress this long after starting."
+    )
     process_stall_s: float = Field(60.0, description="Kill a media process silent this long.")
+    process_finish_s: float = Field(
+        30.0, description="Kill an ffmpeg still running this long after its input ended."
+    )
     kill_grace_s: float = Field(3.0, description="SIGTERM to SIGKILL grace period.")
+
+
+class LimitSettings(BaseModel):
+    """Defaults for ``JobRequest.limits``; a job may set its own."""
+
+    max_cpu_percent: int | None = Field(
+        200, description="CPU cap per job, % of one core (200 = two cores); empty = none."
+    )
+    max_memory_mb: int | None = Field(
+        2048, description="Resident memory cap of a job's media processes, MB."
+    )
+    max_disk_mb: int | None = Field(4096, description="Cap on a job's work directory, MB.")
+    max_duration_s: int | None = Field(3600, description="Wall-clock cap per job, seconds.")
+    watchdog_interval_s: float = Field(0.5, description="How often the watchdog samples.")
+    disk_reserve_mb: int = Field(
+        256, description="Free space a job start must leave on the work root, MB."
+    )
 
 
 class StorageSettings(BaseModel):
@@ -117,6 +141,7 @@ class Settings(BaseSettings):
     input: InputSettings = InputSettings()
     script: ScriptSettings = ScriptSettings()
     render: RenderSettings = RenderSettings()
+    limits: LimitSettings = LimitSettings()
     storage: StorageSettings = StorageSettings()
     ledger: LedgerSettings = LedgerSettings()
     log: LogSettings = LogSettings()

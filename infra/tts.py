@@ -6,7 +6,7 @@ import wave
 from pathlib import Path
 
 from infra.errors import ReelflowError, TTSFailed
-from infra.runner import atomic_outputs, run_process
+from infra.runner import Deadlines, atomic_outputs, run_process
 
 __all__ = ["espeak_argv", "synthesize", "wav_duration"]
 
@@ -36,7 +36,7 @@ def synthesize(
         with atomic_outputs(wav) as (tmp,):
             run_process(
                 espeak_argv(espeak, text_file, tmp, voice=voice, rate_wpm=rate_wpm),
-                timeout_s=timeout_s,
+                deadlines=Deadlines(timeout_s),
                 error=TTSFailed,
             )
             duration = wav_duration(tmp)

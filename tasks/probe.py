@@ -16,6 +16,8 @@ from prefect.runtime import flow_run
 
 from infra.errors import InputInvalid, InputTooLarge, InputUnreadable
 from infra.ffprobe import MediaInfo, probe_media
+from infra.limits import check_free_space
+from infra.media_safety import check_references
 from infra.models import DocumentInput, JobKind, JobRequest
 from infra.settings import Settings, get_settings
 from infra.storage import sha256_file
@@ -209,7 +211,9 @@ def probe_document(path: Path, settings: Settings | None = None) -> DocumentInpu
 
 
 def probe_media_file(path: Path, settings: Settings | None = None) -> MediaInfo:
+    """ffprobe a media input after refusing playlists that point outside its folder."""
     settings = settings or get_settings()
+    check_references(path)
     return probe_media(
         path, ffprobe=settings.render.ffprobe_bin, timeout_s=settings.input.probe_timeout_s
     )
@@ -225,6 +229,8 @@ def probe_stage(request: JobRequest, job_id: str, progress_id: UUID | None) -> D
         preset=request.preset,
     )
     with stage(job_id, "probe", progress_id, done=10):
+        settings = get_settings()
+        check_free_space(settings.work_dir_root, request.preset, settings)
         path = Path(request.source)
         if request.kind == JobKind.MEDIA:
             info = probe_media_file(path)

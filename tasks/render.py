@@ -7,11 +7,14 @@ job's progress bar.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
+import time
 import wave
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -19,13 +22,15 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from infra.errors import FFmpegFailed, TTSFailed
+from infra.limits import effective_limits
 from infra.models import JobRequest, RenderOutputs, Script
 from infra.presets import PRESETS, Preset
-from infra.runner import Progress, atomic_outputs, run_process
+from infra.runner import Deadlines, Progress, atomic_outputs, current_guard, run_process
 from infra.settings import Settings, get_settings
 from infra.tts import synthesize
+from infra.watchdog import JobWatchdog
 from tasks.captions import build_vtt
-from tasks.common import stage, update_progress, work_dir
+from tasks.common import ledger, stage, update_progress, work_dir
 from tasks.encode import (
     audio_argv,
     avc_codec_string,
@@ -37,7 +42,13 @@ from tasks.encode import (
 )
 from tasks.slides import render_slide
 
-__all__ = ["concat_wavs", "default_voice", "render_document", "render_stage"]
+__all__ = [
+    "concat_wavs",
+    "default_voice",
+    "media_deadlines",
+    "render_document",
+    "render_stage",
+]
 
 log = logging.getLogger("reelflow.render")
 VOICES = {"en": "en-us", "ar": "ar"}
@@ -47,6 +58,17 @@ def default_voice(language: str, settings: Settings) -> str:
     """espeak-ng voice for a language; English uses the configured default voice."""
     base = language.split("-")[0]
     return settings.render.default_voice if base == "en" else VOICES.get(base, base)
+
+
+def media_deadlines(settings: Settings) -> Deadlines:
+    cfg = settings.render
+    return Deadlines(
+        timeout_s=cfg.process_timeout_s,
+        startup_s=cfg.process_startup_s,
+        stall_s=cfg.process_stall_s,
+        finish_s=cfg.process_finish_s,
+        kill_grace_s=cfg.kill_grace_s,
+    )
 
 
 def concat_wavs(parts: list[Path], target: Path) -> float:
@@ -71,6 +93,7 @@ def _speak_all(script: Script, audio_dir: Path, voice: str, settings: Settings) 
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = [
             pool.submit(
+                contextvars.copy_context().run,  # the job's watchdog follows into the pool
                 synthesize,
                 slide.narration,
                 audio_dir / f"slide_{i:03d}.wav",
@@ -94,10 +117,8 @@ def _write_hls(
         playlists.append(hls_dir / rendition.name / "index.m3u8")
     run_process(
         hls_argv(cfg.ffmpeg_bin, renditions, playlists, cfg.hls_segment_s),
-        timeout_s=cfg.process_timeout_s,
-        stall_s=cfg.process_stall_s,
+        deadlines=media_deadlines(settings),
         ffmpeg_progress=True,
-        kill_grace_s=cfg.kill_grace_s,
     )
     variants = []
     for rendition, playlist in zip(preset.renditions, playlists, strict=True):
@@ -147,12 +168,11 @@ def render_document(
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The narration encodes on one core while the slides are drawn on the other.
         audio_done = pool.submit(
+            contextvars.copy_context().run,
             run_process,
             audio_argv(cfg.ffmpeg_bin, root / "narration.wav", audio, preset.audio_kbps),
-            timeout_s=cfg.process_timeout_s,
-            stall_s=cfg.process_stall_s,
+            deadlines=media_deadlines(settings),
             ffmpeg_progress=True,
-            kill_grace_s=cfg.kill_grace_s,
         )
         images = [
             render_slide(
@@ -191,11 +211,9 @@ def render_document(
                 segment_s=cfg.hls_segment_s,
                 threads=cfg.ffmpeg_threads,
             ),
-            timeout_s=cfg.process_timeout_s,
-            stall_s=cfg.process_stall_s,
+            deadlines=media_deadlines(settings),
             ffmpeg_progress=True,
             on_progress=progress,
-            kill_grace_s=cfg.kill_grace_s,
         )
         for temp in temps:
             if not temp.is_file() or temp.stat().st_size == 0:
@@ -234,4 +252,24 @@ def render_stage(
                 last[0] = percent
                 update_progress(progress_id, percent)
 
-        return render_document(script, request, job_id, on_progress=on_progress)
+        settings = get_settings()
+        job = ledger().get(job_id)
+        elapsed = (
+            (
+                datetime.now(UTC) - job.started_at.replace(tzinfo=job.started_at.tzinfo or UTC)
+            ).total_seconds()
+            if job is not None and job.started_at is not None
+            else 0.0
+        )
+        limits = effective_limits(request.limits, settings)
+        with JobWatchdog(
+            limits,
+            work_dir(job_id, settings),
+            interval_s=settings.limits.watchdog_interval_s,
+            started_at=time.monotonic() - elapsed,
+        ) as guard:
+            token = current_guard.set(guard)
+            try:
+                return render_document(script, request, job_id, on_progress=on_progress)
+            finally:
+                current_guard.reset(token)

@@ -62,3 +62,30 @@ def test_prefect_deploy_all_registers_both_deployments(prefect_server: str):
     assert docker.pull_steps == [
         {"prefect.deployments.steps.set_working_directory": {"directory": "/opt/reelflow"}}
     ]
+
+
+def test_submit_maps_job_limits_to_docker_job_variables(prefect_server: str, settings):
+    """The kernel-enforced path: a job's limits reach the container's job variables."""
+    from prefect.client.orchestration import get_client
+
+    from infra.models import JobLimits, JobRequest
+    from infra.submit import submit_job
+
+    for pool, kind in (("reelflow-process", "process"), ("reelflow-docker", "docker")):
+        _prefect("work-pool", "create", pool, "--type", kind, "--overwrite", api_url=prefect_server)
+    deployed = _prefect("--no-prompt", "deploy", "--all", api_url=prefect_server)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+    request = JobRequest(
+        source="/data/in.pdf", limits=JobLimits(max_memory_mb=64, max_cpu_percent=50)
+    )
+    docker_run = submit_job(request, "video-job/video-job-docker", settings)
+    process_run = submit_job(request, "video-job/video-job-process", settings)
+    with get_client(sync_client=True) as client:
+        docker = client.read_flow_run(docker_run)
+        process = client.read_flow_run(process_run)
+    assert docker.job_variables["mem_limit"] == "64m"
+    assert docker.job_variables["memswap_limit"] == "64m"
+    assert docker.job_variables["container_create_kwargs"] == {"nano_cpus": 500_000_000}
+    assert docker.parameters["request"]["limits"]["max_memory_mb"] == 64
+    assert not process.job_variables  # the watchdog enforces limits there

@@ -168,3 +168,33 @@ def test_bad_input_fails_with_its_code_and_leaves_nothing(
     assert _work_root_empty(settings)
     assert open_store(settings).list_keys("jobs/") == []
     assert source.exists()  # the input is never consumed or damaged
+
+
+def test_job_refused_before_any_work_without_free_disk(
+    prefect_server: str, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("REELFLOW_LIMITS__DISK_RESERVE_MB", str(10**9))
+    get_settings.cache_clear()
+    source = tmp_path / "doc.md"
+    source.write_text(SAMPLE_MARKDOWN)
+    state = video_job(JobRequest(source=str(source), preset="tiny"), return_state=True)
+    assert state.is_failed() and "[resource_limit_exceeded]" in state.message
+    job = ledger().list_jobs()[0]
+    assert (job.status, job.error_code, job.stage) == ("FAILED", "resource_limit_exceeded", "probe")
+    assert "not enough free disk space" in job.error_message
+    assert _work_root_empty(settings)
+
+
+def test_job_limits_are_enforced_by_the_watchdog(
+    prefect_server: str, settings: Settings, tmp_path: Path
+):
+    source = tmp_path / "doc.md"
+    source.write_text(SAMPLE_MARKDOWN)
+    request = JobRequest(source=str(source), preset="tiny", limits={"max_disk_mb": 1})
+    state = video_job(request, return_state=True)
+    assert state.is_failed() and "[resource_limit_exceeded]" in state.message
+    job = ledger().list_jobs()[0]
+    assert (job.error_code, job.stage) == ("resource_limit_exceeded", "render")
+    assert "disk limit exceeded" in job.error_message and "limit 1 MB" in job.error_message
+    assert _work_root_empty(settings)
+    assert open_store(settings).list_keys("jobs/") == []

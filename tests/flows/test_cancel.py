@@ -1,0 +1,137 @@
+"""Cancelling a running job through Prefect: a real server, a real process worker, real ffmpeg.
+
+The worker turns the Cancelling state into SIGTERM for the flow-run process; Prefect raises its
+TerminationSignal in the job's thread; the runner's ``finally`` stops ffmpeg; the cancellation
+hook marks the ledger and removes the work directory and any uploaded object.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from infra.settings import Settings
+from infra.storage import open_store
+from tasks.common import ledger
+
+pytestmark = [pytest.mark.prefect, pytest.mark.media]
+
+ROOT = Path(__file__).resolve().parents[2]
+LONG_DOC = "\n".join(
+    f"# Part {i}\n\nReelflow renders narrated slides from documents with clear stages and "
+    "strict limits, so operators know what happened.\n"
+    for i in range(20)
+)
+
+
+def _prefect(env: dict[str, str], *args: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "prefect", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _encoder_of(job_id: str) -> psutil.Process | None:
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if (
+            proc.info["name"] == "ffmpeg"
+            and any(job_id in a for a in cmdline)
+            and ("-filter_complex" in cmdline)
+        ):
+            return proc
+    return None
+
+
+def test_cancel_during_render_kills_ffmpeg_and_cleans_up(
+    prefect_server: str, settings: Settings, tmp_path: Path, record_property
+):
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.states import Cancelling
+
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_server,
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "REELFLOW_HOME": str(settings.home),
+    }
+    _prefect(env, "work-pool", "create", "reelflow-process", "--type", "process", "--overwrite")
+    _prefect(env, "--no-prompt", "deploy", "--name", "video-job-process")
+    source = tmp_path / "long.md"
+    source.write_text(LONG_DOC)
+
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "worker",
+            "start",
+            "--pool",
+            "reelflow-process",
+            "--type",
+            "process",
+            "--limit",
+            "1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        run = run_deployment(
+            "video-job/video-job-process",
+            parameters={"request": {"source": str(source), "preset": "hd"}},
+            timeout=0,
+        )
+        job_id = str(run.id)
+        deadline = time.monotonic() + 90
+        encoder = None
+        while encoder is None and time.monotonic() < deadline:
+            encoder = _encoder_of(job_id)
+            time.sleep(0.05)
+        assert encoder is not None, "the job never reached its encode"
+
+        with get_client(sync_client=True) as client:
+            requested = time.monotonic()
+            client.set_flow_run_state(run.id, Cancelling(message="test cancel"), force=True)
+            while encoder.is_running() and encoder.status() != psutil.STATUS_ZOMBIE:
+                assert time.monotonic() - requested < 2.0, "ffmpeg outlived the cancel by 2 s"
+                time.sleep(0.02)
+            killed_after = time.monotonic() - requested
+
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                state = client.read_flow_run(run.id).state
+                if state is not None and state.is_final():
+                    break
+                time.sleep(0.2)
+        assert state is not None and state.name == "Cancelled", state
+        record_property("cancel_to_ffmpeg_dead_s", round(killed_after, 3))
+
+        deadline = time.monotonic() + 20  # the hook runs right after the final state
+        while time.monotonic() < deadline and ledger().get(job_id).status != "CANCELED":
+            time.sleep(0.2)
+        job = ledger().get(job_id)
+        assert (job.status, job.error_code) == ("CANCELED", "user_canceled")
+        assert not (settings.work_dir_root / job_id).exists()
+        assert open_store(settings).list_keys(f"jobs/{job_id}/") == []
+        assert _encoder_of(job_id) is None
+    finally:
+        os.killpg(worker.pid, 15)
+        worker.wait(timeout=30)
