@@ -9,7 +9,7 @@ import pytest
 
 from infra.errors import InputInvalid, InputTooLarge, InputUnreadable
 from infra.ffprobe import probe_media
-from infra.runner import run_process
+from infra.runner import Deadlines, run_process
 from infra.settings import Settings
 from tasks.probe import probe_document, sniff_type, split_markdown, split_text
 from tests.documents import (
@@ -112,7 +112,7 @@ def test_probe_media_reads_a_real_clip(tmp_path: Path):
             "-shortest",
             str(clip),
         ],
-        timeout_s=30,
+        deadlines=Deadlines(30),
     )
     info = probe_media(clip, timeout_s=10)
     assert (info.video_codec, info.audio_codec, info.width, info.height) == ("h264", "aac", 160, 90)
