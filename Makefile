@@ -1,4 +1,4 @@
-.PHONY: demo test lint setup bench clean
+.PHONY: demo test image bench clean
 
 SAMPLE ?= samples/sample.pdf
 
@@ -16,9 +16,15 @@ test:
 	.venv/bin/mypy
 	.venv/bin/pytest -n 2
 
+# The Docker worker image (starts a bridge-less Docker engine first when none runs).
+image:
+	bash scripts/docker-engine.sh
+	bash infra/docker/build-image.sh
+
 bench:
 	@./scripts/setup.sh --test
 	.venv/bin/python benchmarks/render_vs_bare.py
+	.venv/bin/python benchmarks/runner_overhead.py
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

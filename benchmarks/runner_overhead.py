@@ -52,6 +52,15 @@ def thread_cpu_s(native_id: int | None) -> float:
     return 0.0
 
 
+def cpu_now() -> tuple[float, float]:
+    """(children CPU s, own CPU s) so far."""
+    import resource
+
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return kids.ru_utime + kids.ru_stime, me.ru_utime + me.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=60)
@@ -59,12 +68,16 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="reelflow-runner-bench-"))
     bare_times, runner_times, watchdog_pct = [], [], []
+    bare_cpu, runner_cpu, runner_self = [], [], []
     for _ in range(args.rounds):
+        kids0, _self0 = cpu_now()
         started = time.perf_counter()
         subprocess.run(
             ["ffmpeg", "-nostdin", *encode_args(args.seconds, work / "a.mp4")], check=True
         )
         bare_times.append(time.perf_counter() - started)
+        kids1, self1 = cpu_now()
+        bare_cpu.append(kids1 - kids0)
 
         watchdog = JobWatchdog(
             Limits(max_memory_mb=4096, max_disk_mb=4096, max_duration_s=3600, max_cpu_percent=400),
@@ -81,6 +94,9 @@ def main() -> None:
             )
             elapsed = time.perf_counter() - started
             wd_cpu = thread_cpu_s(watchdog._thread.native_id)
+        kids2, self2 = cpu_now()
+        runner_cpu.append(kids2 - kids1)
+        runner_self.append(self2 - self1)
         runner_times.append(elapsed)
         watchdog_pct.append(100 * wd_cpu / elapsed)
 
@@ -90,6 +106,12 @@ def main() -> None:
     print(f"run_process+wd   median {runner:7.2f} s  {[round(t, 2) for t in runner_times]}")
     print(f"overhead         {100 * (runner / bare - 1):+.2f} %  (ratio {runner / bare:.4f})")
     print(f"watchdog CPU     median {statistics.median(watchdog_pct):.3f} % of one core")
+    med_bare_cpu, med_run_cpu = statistics.median(bare_cpu), statistics.median(runner_cpu)
+    print(f"ffmpeg CPU       bare {med_bare_cpu:.2f} s, under the runner {med_run_cpu:.2f} s")
+    print(
+        f"runner's own CPU median {statistics.median(runner_self):.3f} s "
+        f"({100 * statistics.median(runner_self) / med_bare_cpu:.2f} % of the encode's CPU)"
+    )
 
 
 if __name__ == "__main__":
