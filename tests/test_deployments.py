@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
+from tests.tools import prefect_cli
+
 pytestmark = pytest.mark.prefect
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _prefect(*args: str, api_url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PREFECT_API_URL": api_url}
-    return subprocess.run(
-        [sys.executable, "-m", "prefect", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
 
 
 def test_prefect_deploy_all_registers_both_deployments(prefect_server: str):
     for pool, kind in (("reelflow-process", "process"), ("reelflow-docker", "docker")):
-        created = _prefect(
+        created = prefect_cli(
             "work-pool", "create", pool, "--type", kind, "--overwrite", api_url=prefect_server
         )
         assert created.returncode == 0, created.stdout + created.stderr
-    deployed = _prefect("--no-prompt", "deploy", "--all", api_url=prefect_server)
+    deployed = prefect_cli("--no-prompt", "deploy", "--all", api_url=prefect_server)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
 
     from prefect.client.orchestration import get_client
@@ -72,8 +54,10 @@ def test_submit_maps_job_limits_to_docker_job_variables(prefect_server: str, set
     from infra.submit import submit_job
 
     for pool, kind in (("reelflow-process", "process"), ("reelflow-docker", "docker")):
-        _prefect("work-pool", "create", pool, "--type", kind, "--overwrite", api_url=prefect_server)
-    deployed = _prefect("--no-prompt", "deploy", "--all", api_url=prefect_server)
+        prefect_cli(
+            "work-pool", "create", pool, "--type", kind, "--overwrite", api_url=prefect_server
+        )
+    deployed = prefect_cli("--no-prompt", "deploy", "--all", api_url=prefect_server)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
 
     request = JobRequest(

@@ -19,28 +19,15 @@ import pytest
 from infra.settings import Settings
 from infra.storage import open_store
 from tasks.common import ledger
+from tests.tools import ROOT, prefect_cli
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media]
 
-ROOT = Path(__file__).resolve().parents[2]
 LONG_DOC = "\n".join(
     f"# Part {i}\n\nReelflow renders narrated slides from documents with clear stages and "
     "strict limits, so operators know what happened.\n"
     for i in range(20)
 )
-
-
-def _prefect(env: dict[str, str], *args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "prefect", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def _encoder_of(job_id: str) -> psutil.Process | None:
@@ -68,8 +55,12 @@ def test_cancel_during_render_kills_ffmpeg_and_cleans_up(
         "PREFECT_WORKER_QUERY_SECONDS": "1",
         "REELFLOW_HOME": str(settings.home),
     }
-    _prefect(env, "work-pool", "create", "reelflow-process", "--type", "process", "--overwrite")
-    _prefect(env, "--no-prompt", "deploy", "--name", "video-job-process")
+    for args in (
+        ("work-pool", "create", "reelflow-process", "--type", "process", "--overwrite"),
+        ("--no-prompt", "deploy", "--name", "video-job-process"),
+    ):
+        done = prefect_cli(*args, api_url=prefect_server)
+        assert done.returncode == 0, done.stdout + done.stderr
     source = tmp_path / "long.md"
     source.write_text(LONG_DOC)
 

@@ -11,42 +11,18 @@ from infra.errors import InputInvalid
 from infra.ffprobe import probe_argv
 from tasks.encode import INPUT_SAFETY
 from tasks.probe import probe_media_file
+from tests.tools import make_clip
 
 pytestmark = pytest.mark.media
-
-
-def _clip(path: Path) -> Path:
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=64x36:rate=5",
-            "-t",
-            "1",
-            "-c:v",
-            "libx264",
-            "-f",
-            "mpegts",
-            str(path),
-        ],
-        check=True,
-        timeout=30,
-    )
-    return path
 
 
 @pytest.fixture()
 def job_dir(tmp_path: Path) -> Path:
     outside = tmp_path / "secret.ts"
-    _clip(outside)
+    make_clip(outside.with_suffix(".ts"), size="64x36")
     job = tmp_path / "job"
     job.mkdir()
-    _clip(job / "seg0.ts")
+    make_clip(job / "seg0.ts", size="64x36")
     return job
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from infra.errors import InputInvalid, InputTooLarge, InputUnreadable
 from infra.ffprobe import probe_media
-from infra.runner import Deadlines, run_process
 from infra.settings import Settings
 from tasks.probe import probe_document, sniff_type, split_markdown, split_text
 from tests.documents import (
@@ -19,6 +18,7 @@ from tests.documents import (
     make_many_page_pdf,
     make_pdf,
 )
+from tests.tools import make_clip
 
 
 def test_pdf_sections_from_pages(settings: Settings, tmp_path: Path):
@@ -88,32 +88,7 @@ def test_plain_text_headings_and_paragraphs():
 
 @pytest.mark.media
 def test_probe_media_reads_a_real_clip(tmp_path: Path):
-    clip = tmp_path / "clip.mp4"
-    run_process(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=160x90:rate=10",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440",
-            "-t",
-            "1",
-            "-c:v",
-            "libx264",
-            "-c:a",
-            "aac",
-            "-shortest",
-            str(clip),
-        ],
-        deadlines=Deadlines(30),
-    )
+    clip = make_clip(tmp_path / "clip.mp4", audio=True)
     info = probe_media(clip, timeout_s=10)
     assert (info.video_codec, info.audio_codec, info.width, info.height) == ("h264", "aac", 160, 90)
     assert info.duration_s == pytest.approx(1.0, abs=0.1)
