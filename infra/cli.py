@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import uuid
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.status import Status
 from rich.table import Table
 
 from infra.errors import ReelflowError
@@ -34,6 +36,17 @@ def _ledger():
     from tasks.common import ledger
 
     return ledger()
+
+
+def _show_progress(job_id: str, status: Status, done: threading.Event) -> None:
+    """Show the job's stage and progress from the ledger while the flow runs."""
+    while not done.wait(0.5):
+        try:
+            job = _ledger().get(job_id)
+        except Exception:  # the display must never break the run
+            continue
+        if job is not None and job.stage:
+            status.update(f"{job.stage} … {job.progress or 0:.0f}%")
 
 
 @app.command()
@@ -55,11 +68,17 @@ def run(
         source=str(file.resolve()), preset=preset, voice=voice, language=language, job_id=job_id
     )
     console.print(f"[bold]job[/bold] {job_id}  source={file}  preset={preset}")
-    with console.status("running probe → script → render → upload …"):
-        state = video_job(request, return_state=True)
+    with console.status("starting …") as status:
+        done = threading.Event()
+        watcher = threading.Thread(target=_show_progress, args=(job_id, status, done), daemon=True)
+        watcher.start()
+        try:
+            state = video_job(request, return_state=True)
+        finally:
+            done.set()
+            watcher.join(timeout=2)
     job = _ledger().get(job_id)
-    status = job.status if job else "UNKNOWN"
-    console.print(f"[bold]state[/bold] {status} (Prefect: {state.name})")
+    console.print(f"[bold]state[/bold] {job.status if job else 'UNKNOWN'} (Prefect: {state.name})")
     if state.is_completed():
         result = state.result()
         table = Table("output", "location")

@@ -17,7 +17,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, Engine, String, Text, create_engine, event, select, update
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    Float,
+    String,
+    Text,
+    create_engine,
+    event,
+    select,
+    update,
+)
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -53,6 +64,7 @@ class Job(Base):
     flow_run_id: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True, default=JobStatus.QUEUED)
     stage: Mapped[str | None] = mapped_column(String(32))
+    progress: Mapped[float | None] = mapped_column(Float)  # percent, 0-100
     kind: Mapped[str | None] = mapped_column(String(16))
     source: Mapped[str | None] = mapped_column(Text)
     preset: Mapped[str | None] = mapped_column(String(32))
@@ -159,10 +171,18 @@ class JobLedger:
             values["started_at"] = _now()
         return self._transition(job_id, values)
 
+    def set_progress(self, job_id: str, percent: float) -> bool:
+        return self._transition(job_id, {"progress": round(percent, 1)})
+
     def mark_succeeded(self, job_id: str, artifacts: dict[str, Any]) -> bool:
         return self._transition(
             job_id,
-            {"status": JobStatus.SUCCEEDED, "artifacts": artifacts, "finished_at": _now()},
+            {
+                "status": JobStatus.SUCCEEDED,
+                "artifacts": artifacts,
+                "progress": 100.0,
+                "finished_at": _now(),
+            },
         )
 
     def mark_failed(self, job_id: str, code: str, message: str) -> bool:

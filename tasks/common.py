@@ -86,12 +86,15 @@ def stage(
         log.info("stage %s started", name)
         yield
         log.info("stage %s finished", name)
-        if progress_id is not None and done is not None:
-            update_progress(progress_id, done)
+        if done is not None:
+            update_progress(job_id, progress_id, done)
 
 
-def update_progress(progress_id: UUID, percent: float) -> None:
+def update_progress(job_id: str, progress_id: UUID | None, percent: float) -> None:
+    """Move the job's progress in the ledger and on its Prefect progress artifact."""
     try:
-        update_progress_artifact(artifact_id=progress_id, progress=round(percent, 1))
-    except Exception:  # the progress bar is cosmetic; never fail a job over it
-        log.warning("could not update progress artifact", exc_info=True)
+        ledger().set_progress(job_id, percent)
+        if progress_id is not None:
+            update_progress_artifact(artifact_id=progress_id, progress=round(percent, 1))
+    except Exception:  # progress is informative; never fail a job over it
+        log.warning("could not update progress", exc_info=True)

@@ -248,9 +248,9 @@ def render_stage(
 
         def on_progress(fraction: float) -> None:
             percent = 20 + 60 * fraction
-            if progress_id is not None and percent - last[0] >= 10:
+            if percent - last[0] >= 10:
                 last[0] = percent
-                update_progress(progress_id, percent)
+                update_progress(job_id, progress_id, percent)
 
         settings = get_settings()
         job = ledger().get(job_id)

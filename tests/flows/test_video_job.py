@@ -107,7 +107,7 @@ def test_document_job_delivers_playable_outputs(
     assert state.is_completed(), state.message
     result = state.result()
     job = ledger().get(result.job_id)
-    assert job.status == "SUCCEEDED" and job.stage == "upload"
+    assert job.status == "SUCCEEDED" and job.stage == "upload" and job.progress == 100.0
     assert job.flow_run_id == str(state.state_details.flow_run_id)
     assert job.artifacts["video"] == f"jobs/{result.job_id}/video.mp4"
     _assert_delivered(result.job_id, settings, tmp_path)
@@ -195,6 +195,7 @@ def test_job_limits_are_enforced_by_the_watchdog(
     assert state.is_failed() and "[resource_limit_exceeded]" in state.message
     job = ledger().list_jobs()[0]
     assert (job.error_code, job.stage) == ("resource_limit_exceeded", "render")
+    assert job.progress == 20.0  # probe and script done; render never got to encode
     assert "disk limit exceeded" in job.error_message and "limit 1 MB" in job.error_message
     assert _work_root_empty(settings)
     assert open_store(settings).list_keys("jobs/") == []
