@@ -7,7 +7,7 @@ and the failure hook copies it into the ledger.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
 from prefect import flow
@@ -16,8 +16,9 @@ from prefect.runtime import flow_run
 
 from flows.hooks import on_cancelled, on_completed, on_crashed, on_failed
 from infra.models import JobRequest, JobResult
+from infra.settings import get_settings
 from tasks.cleanup import cleanup_stage
-from tasks.common import job_id_for
+from tasks.common import configured, job_id_for, stage_timeout
 from tasks.probe import probe_stage
 from tasks.render import render_stage
 from tasks.script import script_stage
@@ -37,19 +38,28 @@ __all__ = ["video_job"]
 def video_job(request: JobRequest) -> JobResult:
     """Turn one document into an MP4, an HLS ladder, a thumbnail and captions in the store."""
     job_id = job_id_for(flow_run.id, request)
+    settings = get_settings()
     progress_id = cast(
         UUID,
         create_progress_artifact(
             progress=0.0, description=f"reelflow job {job_id}: probe, script, render, upload"
         ),
     )
+
+    def run(name: str, stage_task: Any, *args: Any) -> Any:
+        """Call a stage with its settings; a stage past its timeout fails with its code."""
+        try:
+            return configured(stage_task, name, settings)(*args)
+        except TimeoutError as exc:
+            raise stage_timeout(name, settings) from exc
+
     try:
-        doc = probe_stage(request, job_id, progress_id)
-        script = script_stage(doc, request, job_id, progress_id)
-        outputs = render_stage(script, request, job_id, progress_id)
-        result = upload_stage(outputs, request, job_id, progress_id)
+        doc = run("probe", probe_stage, request, job_id, progress_id)
+        script = run("script", script_stage, doc, request, job_id, progress_id)
+        outputs = run("render", render_stage, script, request, job_id, progress_id)
+        result: JobResult = run("upload", upload_stage, outputs, request, job_id, progress_id)
     finally:
-        cleanup_stage(job_id)
+        run("cleanup", cleanup_stage, job_id)
     create_table_artifact(
         table=[{"output": name, "url": url} for name, url in result.outputs.items()],
         description=f"Outputs of reelflow job {job_id}",

@@ -81,10 +81,8 @@ def run(
     console.print(f"[bold]state[/bold] {job.status if job else 'UNKNOWN'} (Prefect: {state.name})")
     if state.is_completed():
         result = state.result()
-        table = Table("output", "location")
         for name, url in result.outputs.items():
-            table.add_row(name, url)
-        console.print(table)
+            console.print(f"{name:<10} {url}", soft_wrap=True, highlight=False)
         return
     code = job.error_code if job else None
     console.print(

@@ -55,6 +55,7 @@ def configure_logging(level: str = "INFO", json_format: bool = False) -> None:
     """Install one handler on the ``reelflow`` logger (idempotent)."""
     logger = logging.getLogger("reelflow")
     logger.setLevel(level.upper())
+    logger.propagate = False  # one line per record, not a second copy from Prefect's root handler
     for handler in logger.handlers:
         if getattr(handler, "_reelflow", False):
             logger.removeHandler(handler)

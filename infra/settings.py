@@ -25,6 +25,7 @@ __all__ = [
     "RenderSettings",
     "ScriptSettings",
     "Settings",
+    "StageSettings",
     "StorageSettings",
     "get_settings",
 ]
@@ -77,6 +78,21 @@ class RenderSettings(BaseModel):
         30.0, description="Kill an ffmpeg still running this long after its input ended."
     )
     kill_grace_s: float = Field(3.0, description="SIGTERM to SIGKILL grace period.")
+
+
+class StageSettings(BaseModel):
+    """Per-stage timeouts and the retry policy for retryable errors."""
+
+    probe_timeout_s: float = Field(120, description="Timeout of the probe stage.")
+    script_timeout_s: float = Field(300, description="Timeout of the script stage.")
+    render_timeout_s: float = Field(1800, description="Timeout of the render stage.")
+    upload_timeout_s: float = Field(900, description="Timeout of the upload stage.")
+    cleanup_timeout_s: float = Field(120, description="Timeout of the cleanup stage.")
+    retries: int = Field(3, description="Retries of a stage that failed with a retryable error.")
+    retry_backoff_s: float = Field(
+        2.0, description="First retry delay; doubles each retry (exponential backoff)."
+    )
+    retry_jitter: float = Field(0.5, description="Random jitter factor on each retry delay.")
 
 
 class LimitSettings(BaseModel):
@@ -141,6 +157,7 @@ class Settings(BaseSettings):
     input: InputSettings = InputSettings()
     script: ScriptSettings = ScriptSettings()
     render: RenderSettings = RenderSettings()
+    stages: StageSettings = StageSettings()
     limits: LimitSettings = LimitSettings()
     storage: StorageSettings = StorageSettings()
     ledger: LedgerSettings = LedgerSettings()

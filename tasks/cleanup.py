@@ -40,7 +40,7 @@ def discard_uncommitted(job_id: str) -> int:
         return removed
 
 
-@task(name="cleanup", cache_policy=NO_CACHE, timeout_seconds=120)
+@task(name="cleanup", cache_policy=NO_CACHE)
 def cleanup_stage(job_id: str) -> bool:
     with job_context(job_id):
         return remove_work_dir(job_id)

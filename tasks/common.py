@@ -11,27 +11,69 @@ import logging
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from prefect.artifacts import update_progress_artifact
+from prefect.tasks import exponential_backoff
 
-from infra.errors import ReelflowError
+from infra.errors import (
+    FFmpegTimeout,
+    InputUnreadable,
+    InternalError,
+    ReelflowError,
+    ScriptInvalid,
+    StorageUnavailable,
+)
 from infra.ledger import JobLedger, open_ledger
 from infra.logs import job_context
 from infra.settings import Settings, get_settings
 
 __all__ = [
+    "STAGE_TIMEOUT_ERRORS",
+    "configured",
     "job_id_for",
     "job_prefix",
     "ledger",
     "remove_work_dir",
     "retry_on_retryable",
     "stage",
+    "stage_timeout",
     "work_dir",
 ]
 
 log = logging.getLogger("reelflow.stage")
+T = TypeVar("T")
+
+
+# What a stage that ran past its timeout fails with.
+STAGE_TIMEOUT_ERRORS: dict[str, type[ReelflowError]] = {
+    "probe": InputUnreadable,
+    "script": ScriptInvalid,
+    "render": FFmpegTimeout,
+    "upload": StorageUnavailable,
+    "cleanup": InternalError,
+}
+
+
+def configured(stage_task: T, name: str, settings: Settings) -> T:
+    """``stage_task`` with its timeout and retry policy from settings (read at run time)."""
+    cfg = settings.stages
+    return stage_task.with_options(  # type: ignore[attr-defined]
+        timeout_seconds=getattr(cfg, f"{name}_timeout_s"),
+        retries=cfg.retries,
+        retry_delay_seconds=exponential_backoff(backoff_factor=cfg.retry_backoff_s),
+        retry_jitter_factor=cfg.retry_jitter,
+        retry_condition_fn=retry_on_retryable,
+    )
+
+
+def stage_timeout(name: str, settings: Settings) -> ReelflowError:
+    seconds = getattr(settings.stages, f"{name}_timeout_s")
+    return STAGE_TIMEOUT_ERRORS[name](
+        f"the {name} stage ran past its {seconds:.0f} s timeout and was stopped "
+        f"(REELFLOW_STAGES__{name.upper()}_TIMEOUT_S)"
+    )
 
 
 def retry_on_retryable(task: Any, task_run: Any, state: Any) -> bool:  # noqa: ARG001

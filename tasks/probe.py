@@ -219,7 +219,7 @@ def probe_media_file(path: Path, settings: Settings | None = None) -> MediaInfo:
     )
 
 
-@task(name="probe", cache_policy=NO_CACHE, timeout_seconds=120)
+@task(name="probe", cache_policy=NO_CACHE)
 def probe_stage(request: JobRequest, job_id: str, progress_id: UUID | None) -> DocumentInput:
     ledger().create_job(
         job_id,

@@ -239,7 +239,7 @@ def render_document(
     )
 
 
-@task(name="render", cache_policy=NO_CACHE, timeout_seconds=1800)
+@task(name="render", cache_policy=NO_CACHE)
 def render_stage(
     script: Script, request: JobRequest, job_id: str, progress_id: UUID | None
 ) -> RenderOutputs:

@@ -142,7 +142,7 @@ def validate_script(script: Script, cfg: ScriptSettings) -> Script:
     return script
 
 
-@task(name="script", cache_policy=NO_CACHE, timeout_seconds=120)
+@task(name="script", cache_policy=NO_CACHE)
 def script_stage(
     doc: DocumentInput, request: JobRequest, job_id: str, progress_id: UUID | None
 ) -> Script:

@@ -14,13 +14,12 @@ from uuid import UUID
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
 
 from infra.ffprobe import tool_version
 from infra.models import JobRequest, JobResult, RenderOutputs
 from infra.settings import Settings, get_settings
 from infra.storage import ArtifactStore, StoredObject, open_store
-from tasks.common import job_prefix, ledger, retry_on_retryable, stage
+from tasks.common import job_prefix, ledger, stage
 
 __all__ = ["MANIFEST", "build_manifest", "upload_outputs", "upload_stage"]
 
@@ -91,15 +90,7 @@ def upload_outputs(
     )
 
 
-@task(
-    name="upload",
-    cache_policy=NO_CACHE,
-    timeout_seconds=900,
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_on_retryable,
-)
+@task(name="upload", cache_policy=NO_CACHE)
 def upload_stage(
     outputs: RenderOutputs, request: JobRequest, job_id: str, progress_id: UUID | None
 ) -> JobResult:

@@ -199,3 +199,21 @@ def test_job_limits_are_enforced_by_the_watchdog(
     assert "disk limit exceeded" in job.error_message and "limit 1 MB" in job.error_message
     assert _work_root_empty(settings)
     assert open_store(settings).list_keys("jobs/") == []
+
+
+def test_stage_past_its_timeout_fails_with_its_code(
+    prefect_server: str, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import psutil
+
+    monkeypatch.setenv("REELFLOW_STAGES__RENDER_TIMEOUT_S", "1")
+    get_settings.cache_clear()
+    source = tmp_path / "doc.md"
+    source.write_text(SAMPLE_MARKDOWN)
+    state = video_job(JobRequest(source=str(source), preset="hd"), return_state=True)
+    assert state.is_failed() and "[ffmpeg_timeout]" in state.message
+    job = ledger().list_jobs()[0]
+    assert (job.error_code, job.stage) == ("ffmpeg_timeout", "render")
+    assert "REELFLOW_STAGES__RENDER_TIMEOUT_S" in job.error_message
+    assert not [p for p in psutil.Process().children(recursive=True) if p.name() == "ffmpeg"]
+    assert _work_root_empty(settings)
