@@ -102,8 +102,8 @@ def submit(
     max_duration_s: Annotated[int | None, typer.Option(help="Wall-clock cap, s.")] = None,
 ) -> None:
     """Queue a job on a deployment (needs PREFECT_API_URL); prints the flow run id."""
+    from infra.control import submit_job
     from infra.models import JobLimits, JobRequest
-    from infra.submit import submit_job
 
     request = JobRequest(
         source=str(file),
@@ -116,6 +116,18 @@ def submit(
         ),
     )
     console.print(str(submit_job(request, deployment, get_settings())))
+
+
+@app.command()
+def cancel(job_id: Annotated[str, typer.Argument(help="Job id.")]) -> None:
+    """Cancel a job: CANCELED at once in the ledger, its flow run set Cancelling. Idempotent."""
+    from infra.control import cancel_job
+
+    changed = cancel_job(job_id, _ledger())
+    job = _ledger().get(job_id)
+    console.print(
+        f"{job_id}: {job.status if job else 'UNKNOWN'}" + ("" if changed else " (no change)")
+    )
 
 
 @app.command()

@@ -8,6 +8,7 @@ exponential backoff and jitter; re-uploading the same keys is idempotent.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -15,13 +16,15 @@ from uuid import UUID
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from infra.errors import UserCanceled
 from infra.ffprobe import tool_version
+from infra.ledger import JobStatus
 from infra.models import JobRequest, JobResult, RenderOutputs
 from infra.settings import Settings, get_settings
 from infra.storage import ArtifactStore, StoredObject, open_store
 from tasks.common import job_prefix, ledger, stage
 
-__all__ = ["MANIFEST", "build_manifest", "upload_outputs", "upload_stage"]
+__all__ = ["MANIFEST", "build_manifest", "is_canceled", "upload_outputs", "upload_stage"]
 
 MANIFEST = "manifest.json"
 VERSION = "0.1.0"
@@ -61,12 +64,21 @@ def upload_outputs(
     request: JobRequest,
     outputs: RenderOutputs,
     settings: Settings,
+    canceled: Callable[[], bool] = lambda: False,
 ) -> JobResult:
-    """Put every output under ``jobs/<job_id>/``, the manifest last; return their URLs."""
+    """Put every output under ``jobs/<job_id>/``, the manifest last; return their URLs.
+
+    ``canceled`` is asked before every object and before the manifest: once it says yes,
+    nothing more is uploaded (UserCanceled) and the caller's cleanup removes what was.
+    """
     prefix = job_prefix(job_id)
-    stored = [
-        store.put_file(prefix + key, Path(path)) for key, path in sorted(outputs.files.items())
-    ]
+    stored = []
+    for key, path in sorted(outputs.files.items()):
+        if canceled():
+            raise UserCanceled(f"job {job_id} was canceled during upload; nothing more is stored")
+        stored.append(store.put_file(prefix + key, Path(path)))
+    if canceled():
+        raise UserCanceled(f"job {job_id} was canceled before its manifest; nothing is committed")
     manifest = build_manifest(job_id, request, outputs, stored, settings)
     store.put_bytes(
         prefix + MANIFEST,
@@ -96,6 +108,17 @@ def upload_stage(
 ) -> JobResult:
     with stage(job_id, "upload", progress_id, done=100):
         settings = get_settings()
-        result = upload_outputs(open_store(settings), job_id, request, outputs, settings)
-        ledger().mark_succeeded(job_id, {**result.details["keys"], "urls": result.outputs})
+        store = open_store(settings)
+        result = upload_outputs(
+            store, job_id, request, outputs, settings, canceled=lambda: is_canceled(job_id)
+        )
+        if not ledger().mark_succeeded(job_id, {**result.details["keys"], "urls": result.outputs}):
+            # The job went terminal meanwhile (a cancel won the race): discard the late result.
+            store.delete_prefix(job_prefix(job_id))
+            raise UserCanceled(f"job {job_id} was canceled while it finished; outputs discarded")
         return result
+
+
+def is_canceled(job_id: str) -> bool:
+    job = ledger().get(job_id)
+    return job is not None and job.status == JobStatus.CANCELED

@@ -50,8 +50,8 @@ def test_submit_maps_job_limits_to_docker_job_variables(prefect_server: str, set
     """The kernel-enforced path: a job's limits reach the container's job variables."""
     from prefect.client.orchestration import get_client
 
+    from infra.control import submit_job
     from infra.models import JobLimits, JobRequest
-    from infra.submit import submit_job
 
     for pool, kind in (("reelflow-process", "process"), ("reelflow-docker", "docker")):
         prefect_cli(

@@ -1,0 +1,67 @@
+"""Control jobs through Prefect's API: submit to a deployment, cancel.
+
+Submit: for a Docker work pool the job's effective limits become container job variables (memory,
+swap, CPU quota) so the kernel enforces them; every other pool relies on the in-process watchdog.
+Cancel: the ledger turns CANCELED at once (the upload stage checks it before every object, so
+nothing is uploaded after a cancel), then the flow run is set Cancelling, which makes its worker
+stop the run; the cancellation hook removes the work directory and any uploaded object.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from infra.errors import InputInvalid
+from infra.ledger import JobLedger
+from infra.limits import docker_job_variables, effective_limits
+from infra.models import JobRequest
+from infra.settings import Settings
+
+__all__ = ["cancel_job", "submit_job"]
+
+
+def submit_job(request: JobRequest, deployment: str, settings: Settings) -> UUID:
+    """Create a flow run of ``deployment`` ("flow/deployment") for ``request``; returns its id."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    with get_client(sync_client=True) as client:
+        found = client.read_deployment_by_name(deployment)
+        pool_type = (
+            client.read_work_pool(found.work_pool_name).type if found.work_pool_name else None
+        )
+    job_variables = (
+        docker_job_variables(effective_limits(request.limits, settings))
+        if pool_type == "docker"
+        else {}
+    )
+    run = run_deployment(
+        deployment,
+        parameters={"request": request.model_dump(mode="json")},
+        job_variables=job_variables,
+        timeout=0,
+    )
+    return run.id  # type: ignore[union-attr]
+
+
+def cancel_job(job_id: str, ledger: JobLedger) -> bool:
+    """Cancel ``job_id``; True if this call canceled it, False if it was already terminal."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelling
+
+    job = ledger.get(job_id)
+    if job is None:
+        raise InputInvalid(f"no job {job_id}")
+    changed = ledger.mark_canceled(job_id, "canceled by request")
+    if job.flow_run_id:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(job.flow_run_id))
+            if (
+                run.state is not None
+                and not run.state.is_final()
+                and not (run.state.is_cancelling())
+            ):
+                client.set_flow_run_state(
+                    run.id, Cancelling(message=f"[user_canceled] job {job_id} canceled")
+                )
+    return changed
