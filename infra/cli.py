@@ -131,6 +131,27 @@ def cancel(job_id: Annotated[str, typer.Argument(help="Job id.")]) -> None:
 
 
 @app.command()
+def cleanup(
+    days: Annotated[int, typer.Option(help="Remove jobs finished more than N days ago.")] = 7,
+    execute: Annotated[bool, typer.Option(help="Delete; without it, only report.")] = False,
+    orphaned: Annotated[bool, typer.Option(help="Also sweep leftovers and orphans.")] = False,
+) -> None:
+    """Retention (and with --orphaned the sweeper) from the CLI; a dry run unless --execute."""
+    from infra.storage import open_store
+    from tasks.maintenance import enforce_retention, sweep
+
+    settings = get_settings()
+    store = open_store(settings)
+    report: dict[str, object] = {
+        "dry_run": not execute,
+        "retention": enforce_retention(_ledger(), store, settings, days, execute=execute),
+    }
+    if orphaned:
+        report["sweep"] = sweep(_ledger(), store, settings, execute=execute)
+    console.print_json(json.dumps(report))
+
+
+@app.command()
 def jobs(
     limit: Annotated[int, typer.Option(help="How many jobs to list.")] = 20,
     status: Annotated[str | None, typer.Option(help="Only this status.")] = None,

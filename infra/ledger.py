@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     create_engine,
+    delete,
     event,
     select,
     update,
@@ -76,6 +77,7 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
     def as_dict(self) -> dict[str, Any]:
         return {c.name: getattr(self, c.name) for c in self.__table__.columns}
@@ -207,7 +209,58 @@ class JobLedger:
             },
         )
 
+    def touch(self, job_id: str) -> bool:
+        """The job's own heartbeat (the reaper trusts it even when Prefect's automation is off)."""
+        return self._transition(job_id, {"heartbeat_at": _now()})
+
+    def annotate(self, job_id: str, message: str, *, drop_artifacts: bool = False) -> None:
+        """Add a note to any job, terminal ones included; its status never changes."""
+
+        def op(session: Session) -> None:
+            job = session.get(Job, job_id)
+            if job is not None:
+                job.error_message = ((job.error_message or "") + f"\n{message}").strip()[:4000]
+                if drop_artifacts:
+                    job.artifacts = None
+                job.updated_at = _now()
+
+        self._write(op)
+
+    def delete(self, job_ids: list[str]) -> int:
+        def op(session: Session) -> int:
+            result = session.execute(delete(Job).where(Job.id.in_(job_ids)))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+        return self._write(op) if job_ids else 0
+
+    def maintain(self) -> str:
+        """SQLite: checkpoint the WAL and VACUUM; PostgreSQL: ANALYZE. Returns what ran."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if self.engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.exec_driver_sql("VACUUM")
+                return "sqlite: wal_checkpoint(TRUNCATE), VACUUM"
+            conn.exec_driver_sql("ANALYZE jobs")
+            return f"{self.engine.dialect.name}: ANALYZE jobs"
+
     # -- reads -------------------------------------------------------------------------------
+
+    def list_active(self) -> list[Job]:
+        """Jobs not yet terminal (QUEUED or RUNNING)."""
+        query = select(Job).where(Job.status.not_in([s.value for s in TERMINAL]))
+        with self._sessions() as session:
+            return list(session.scalars(query))
+
+    def list_finished_before(self, cutoff: datetime) -> list[Job]:
+        query = select(Job).where(
+            Job.status.in_([s.value for s in TERMINAL]), Job.finished_at < cutoff
+        )
+        with self._sessions() as session:
+            return list(session.scalars(query))
+
+    def all_ids(self) -> set[str]:
+        with self._sessions() as session:
+            return set(session.scalars(select(Job.id)))
 
     def get(self, job_id: str) -> Job | None:
         with self._sessions() as session:

@@ -22,6 +22,7 @@ __all__ = [
     "LedgerSettings",
     "LimitSettings",
     "LogSettings",
+    "MaintenanceSettings",
     "RenderSettings",
     "ScriptSettings",
     "Settings",
@@ -133,6 +134,20 @@ class LedgerSettings(BaseModel):
     )
     busy_timeout_ms: int = Field(10_000, description="SQLite busy timeout.")
     write_retries: int = Field(5, description="Retries of a ledger write on a locked database.")
+    heartbeat_s: float = Field(30.0, description="How often a running job touches its row.")
+
+
+class MaintenanceSettings(BaseModel):
+    reaper_stale_s: float = Field(
+        120.0, description="A job silent this long whose flow run is gone or final is reaped."
+    )
+    reaper_dead_after_s: float = Field(
+        900.0, description="A job silent this long is reaped whatever Prefect says."
+    )
+    sweep_grace_s: float = Field(
+        3600.0, description="Age before uncommitted objects, orphans and temp uploads go."
+    )
+    retention_days: int = Field(7, description="Finished jobs older than this are removed.")
 
 
 class LogSettings(BaseModel):
@@ -161,6 +176,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     storage: StorageSettings = StorageSettings()
     ledger: LedgerSettings = LedgerSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
     log: LogSettings = LogSettings()
 
     @model_validator(mode="after")

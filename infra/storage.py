@@ -9,12 +9,13 @@ upload stage and is the commit marker. Errors leave as StorageUnavailable (retry
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mimetypes
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +25,7 @@ from infra.settings import Settings
 __all__ = [
     "ArtifactStore",
     "LocalStore",
+    "ObjectInfo",
     "S3Store",
     "StoredObject",
     "content_type_for",
@@ -56,6 +58,13 @@ def sha256_file(path: Path) -> str:
 
 
 @dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True)
 class StoredObject:
     key: str
     size: int
@@ -76,7 +85,13 @@ class ArtifactStore(Protocol):
 
     def list_keys(self, prefix: str) -> list[str]: ...
 
+    def list_objects(self, prefix: str) -> list[ObjectInfo]: ...
+
     def delete_prefix(self, prefix: str) -> int: ...
+
+    def abort_stale_uploads(self, older_than: datetime) -> int:
+        """Abort partial uploads started before ``older_than``; returns how many."""
+        ...
 
     def url_for(self, key: str) -> str: ...
 
@@ -143,11 +158,33 @@ class LocalStore:
             if p.is_file() and not p.name.endswith(".partial")
         )
 
+    def list_objects(self, prefix: str) -> list[ObjectInfo]:
+        out = []
+        for key in self.list_keys(prefix):
+            with contextlib.suppress(FileNotFoundError):
+                stat = self._path(key).stat()
+                out.append(
+                    ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+                )
+        return out
+
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list_keys(prefix)
         root = self._path(prefix)
         shutil.rmtree(root, ignore_errors=True)
         return len(keys)
+
+    def abort_stale_uploads(self, older_than: datetime) -> int:
+        """Temp files of interrupted writes (``*.partial``) older than the cutoff."""
+        removed = 0
+        if not self.base.exists():
+            return 0
+        for path in self.base.rglob("*.partial"):
+            with contextlib.suppress(FileNotFoundError):
+                if datetime.fromtimestamp(path.stat().st_mtime, UTC) < older_than:
+                    path.unlink()
+                    removed += 1
+        return removed
 
     def url_for(self, key: str) -> str:
         return self._path(key).as_uri()
@@ -271,6 +308,36 @@ class S3Store:
             )
         except Exception as exc:
             raise self._translate(exc, f"listing {prefix} failed") from exc
+
+    def list_objects(self, prefix: str) -> list[ObjectInfo]:
+        try:
+            return [
+                ObjectInfo(obj.object_name, obj.size or 0, obj.last_modified or datetime.now(UTC))
+                for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+                if obj.object_name
+            ]
+        except Exception as exc:
+            raise self._translate(exc, f"listing {prefix} failed") from exc
+
+    def abort_stale_uploads(self, older_than: datetime) -> int:
+        """Abort multipart uploads initiated before the cutoff (they hold storage invisibly)."""
+        # The minio SDK keeps ListMultipartUploads/AbortMultipartUpload behind private names.
+        try:
+            result = self.client._list_multipart_uploads(self.bucket, prefix="jobs/")
+            stale = [
+                u
+                for u in result.uploads
+                if u.initiated_time is not None
+                and u.initiated_time < older_than
+                and u.upload_id is not None
+            ]
+            for upload in stale:
+                self.client._abort_multipart_upload(
+                    self.bucket, upload.object_name, str(upload.upload_id)
+                )
+        except Exception as exc:
+            raise self._translate(exc, "aborting stale multipart uploads failed") from exc
+        return len(stale)
 
     def delete_prefix(self, prefix: str) -> int:
         from minio.deleteobjects import DeleteObject

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import threading
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -124,12 +126,32 @@ def stage(
 ) -> Iterator[None]:
     """Record that ``job_id`` entered stage ``name``; on success move the progress bar."""
     with job_context(job_id):
-        ledger().mark_running(job_id, name)
+        jobs = ledger()
+        jobs.mark_running(job_id, name, heartbeat_at=datetime.now(UTC))
         log.info("stage %s started", name)
-        yield
+        beating = threading.Event()
+        beat = threading.Thread(
+            target=_heartbeat, args=(job_id, beating), name="reelflow-heartbeat", daemon=True
+        )
+        beat.start()
+        try:
+            yield
+        finally:
+            beating.set()
+            beat.join(timeout=5)
         log.info("stage %s finished", name)
         if done is not None:
             update_progress(job_id, progress_id, done)
+
+
+def _heartbeat(job_id: str, stop: threading.Event) -> None:
+    """Touch the job's ledger row every ``REELFLOW_LEDGER__HEARTBEAT_S`` while a stage runs."""
+    interval = get_settings().ledger.heartbeat_s
+    while not stop.wait(interval):
+        try:
+            ledger().touch(job_id)
+        except Exception:  # a missed beat is what the reaper is for; never fail the job
+            log.warning("ledger heartbeat failed", exc_info=True)
 
 
 def update_progress(job_id: str, progress_id: UUID | None, percent: float) -> None:

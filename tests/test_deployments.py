@@ -41,6 +41,17 @@ def test_prefect_deploy_all_registers_both_deployments(prefect_server: str):
     assert variables["image_pull_policy"] == "Never"
     assert variables["network_mode"] == "host"
     assert variables["mem_limit"] == variables["memswap_limit"]
+    with get_client(sync_client=True) as client:
+        schedules = {
+            name: client.read_deployment_by_name(f"{flow}/{name}").schedules
+            for flow, name in (
+                ("reelflow-reaper", "reaper"),
+                ("reelflow-sweeper", "sweeper"),
+                ("reelflow-retention", "retention"),
+                ("reelflow-ledger-maintenance", "ledger-maintenance"),
+            )
+        }
+    assert all(len(found) == 1 and found[0].active for found in schedules.values())
     assert docker.pull_steps == [
         {"prefect.deployments.steps.set_working_directory": {"directory": "/opt/reelflow"}}
     ]

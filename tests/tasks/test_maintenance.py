@@ -1,0 +1,175 @@
+"""Reaper, sweeper, retention and ledger maintenance on real stores and a real Prefect server."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from infra.cli import app
+from infra.ledger import JobLedger
+from infra.settings import Settings
+from infra.storage import open_store
+from tasks.common import ledger
+from tasks.maintenance import enforce_retention, reap_jobs, sweep
+
+OLD = time.time() - 3 * 86400
+
+
+def _flow_run(state_name: str) -> str:
+    """A real flow run on the Prefect server, forced into ``state_name``."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import State, StateType
+
+    @flow(name="reaper-fixture")
+    def fixture_flow() -> None:
+        return None
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(fixture_flow)
+        state_type = {
+            "Crashed": StateType.CRASHED,
+            "Running": StateType.RUNNING,
+            "Cancelled": StateType.CANCELLED,
+        }[state_name]
+        client.set_flow_run_state(run.id, State(type=state_type, name=state_name), force=True)
+    return str(run.id)
+
+
+@pytest.mark.prefect
+def test_reaper_fails_jobs_whose_runs_died(prefect_server: str, settings: Settings):
+    jobs = ledger()
+    cases = {
+        "crashed": _flow_run("Crashed"),
+        "running": _flow_run("Running"),
+        "cancelled": _flow_run("Cancelled"),
+        "gone": "00000000-0000-0000-0000-000000000000",
+        "fresh": _flow_run("Crashed"),
+    }
+    for job_id, run_id in cases.items():
+        jobs.create_job(job_id, flow_run_id=run_id)
+        jobs.mark_running(job_id, "render")
+    later = datetime.now(UTC) + timedelta(seconds=settings.maintenance.reaper_stale_s + 5)
+    jobs.touch("fresh")
+    report = reap_jobs(jobs, settings, now=later)
+    # "fresh" beat just now, but "later" is past its stale window too: beat again in the window.
+    assert set(report["failed"]) >= {"crashed", "gone"}
+    assert report["canceled"] == ["cancelled"]
+    assert "running" in report["alive"]  # Prefect says Running and it is not yet dead
+    assert (jobs.get("crashed").status, jobs.get("crashed").error_code) == (
+        "FAILED",
+        "worker_timeout",
+    )
+    assert jobs.get("gone").error_code == "worker_timeout"
+    assert jobs.get("cancelled").status == "CANCELED"
+    # Silent past the dead-after window: reaped whatever Prefect says.
+    much_later = datetime.now(UTC) + timedelta(seconds=settings.maintenance.reaper_dead_after_s + 5)
+    assert "running" in reap_jobs(jobs, settings, now=much_later)["failed"]
+    # A job that beats within the window is left alone.
+    jobs.create_job("alive", flow_run_id=cases["running"])
+    jobs.mark_running("alive", "render", heartbeat_at=datetime.now(UTC))
+    assert reap_jobs(jobs, settings)["alive"] == ["alive"]
+
+
+def _old(path: Path) -> None:
+    for item in [path, *path.rglob("*")]:
+        os.utime(item, (OLD, OLD))
+
+
+@pytest.mark.parametrize("store_kind", ["local", pytest.param("s3", marks=pytest.mark.s3)])
+def test_sweeper(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path):
+    settings = request.getfixturevalue("settings" if store_kind == "local" else "s3_settings")
+    settings.maintenance.sweep_grace_s = 0 if store_kind == "s3" else 3600  # moto's clock is now
+    store, jobs = open_store(settings), ledger()
+    src = tmp_path / "f.bin"
+    src.write_bytes(b"x" * 10)
+    work = settings.work_dir_root
+    for job_id, status in [
+        ("done", "SUCCEEDED"),
+        ("failed", "FAILED"),
+        ("running", "RUNNING"),
+        ("lost", "SUCCEEDED"),
+    ]:
+        jobs.create_job(job_id)
+        jobs.mark_running(job_id, "upload")
+        if status == "SUCCEEDED":
+            jobs.mark_succeeded(job_id, {"video": f"jobs/{job_id}/video.mp4"})
+        elif status == "FAILED":
+            jobs.mark_failed(job_id, "ffmpeg_failed", "x")
+        (work / job_id).mkdir(parents=True)
+    (work / "unknown").mkdir()
+    for job_id in ("done", "failed", "running", "orphan"):
+        store.put_file(f"jobs/{job_id}/video.mp4", src)
+    for job_id in ("done", "orphan"):
+        store.put_bytes(f"jobs/{job_id}/manifest.json", b"{}", "application/json")
+    if store_kind == "local":
+        _old(Path(settings.storage.local_root))
+        _old(work / "unknown")
+
+    dry = sweep(jobs, store, settings, execute=False)
+    assert sorted(dry["work_dirs"]) == ["done", "failed", "lost", "unknown"]
+    assert dry["uncommitted"] == ["failed"]
+    assert dry["orphaned_objects"] == ["orphan"]
+    assert dry["missing_objects"] == ["lost"]
+    assert store.list_keys("jobs/failed/") and (work / "done").exists()  # a dry run changes nothing
+
+    done = sweep(jobs, store, settings, execute=True)
+    assert done["uncommitted"] == ["failed"]
+    assert sorted(p.name for p in work.iterdir()) == ["running"]
+    assert store.list_keys("jobs/failed/") == [] and store.list_keys("jobs/orphan/") == []
+    assert store.list_keys("jobs/done/") and store.list_keys("jobs/running/")
+    lost = jobs.get("lost")
+    assert lost.status == "SUCCEEDED" and lost.artifacts is None
+    assert "outputs missing" in lost.error_message
+
+
+@pytest.mark.s3
+def test_sweeper_aborts_stale_multipart_uploads(s3_settings: Settings):
+    store = open_store(s3_settings)
+    client = store.client  # type: ignore[attr-defined]
+    upload_id = client._create_multipart_upload(store.bucket, "jobs/x/video.mp4", {})  # type: ignore[attr-defined]
+    assert client._list_multipart_uploads(store.bucket).uploads  # type: ignore[attr-defined]
+    s3_settings.maintenance.sweep_grace_s = 0
+    time.sleep(1)
+    report = sweep(ledger(), store, s3_settings, execute=True)
+    assert report["stale_uploads_aborted"] == ["1"]
+    assert not client._list_multipart_uploads(store.bucket).uploads  # type: ignore[attr-defined]
+    assert upload_id
+
+
+def test_retention_dry_run_then_execute(settings: Settings, tmp_path: Path):
+    store, jobs = open_store(settings), ledger()
+    for job_id in ("old", "new"):
+        jobs.create_job(job_id)
+        jobs.mark_running(job_id, "upload")
+        jobs.mark_succeeded(job_id, {})
+        store.put_bytes(f"jobs/{job_id}/manifest.json", b"{}", "application/json")
+    with jobs._sessions.begin() as session:  # finished ten days ago
+        session.get(type(jobs.get("old")), "old").finished_at = datetime.now(UTC) - timedelta(
+            days=10
+        )
+    assert enforce_retention(jobs, store, settings, 7, execute=False) == {"expired": ["old"]}
+    assert jobs.get("old") is not None and store.list_keys("jobs/old/")
+    result = CliRunner().invoke(app, ["cleanup", "--days", "7", "--execute"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["retention"] == {"expired": ["old"]}
+    assert jobs.get("old") is None and store.list_keys("jobs/old/") == []
+    assert jobs.get("new") is not None and store.list_keys("jobs/new/")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_ledger_maintenance(request: pytest.FixtureRequest, tmp_path: Path, kind: str):
+    url = (
+        f"sqlite:///{tmp_path / 'l.db'}" if kind == "sqlite" else request.getfixturevalue("pg_url")
+    )
+    led = JobLedger(url)
+    led.create_schema()
+    led.create_job("a")
+    assert ("VACUUM" if kind == "sqlite" else "ANALYZE") in led.maintain()
+    led.dispose()
