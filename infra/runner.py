@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import threading
@@ -57,6 +58,13 @@ STDERR_TAIL_LINES = 40
 MAX_STDOUT_BYTES = 16 * 1024 * 1024
 POLL_S = 0.05
 PROGRESS_LOG_EVERY_S = 5.0
+
+
+# If the job's process dies without running its ``finally`` (SIGKILL, OOM kill), its media
+# processes must not live on as orphans: util-linux's setpriv sets PR_SET_PDEATHSIG before it
+# execs the tool, so the kernel kills the child with its parent.
+_SETPRIV = shutil.which("setpriv")
+_DEATH_PACT: tuple[str, ...] = (_SETPRIV, "--pdeathsig", "KILL", "--") if _SETPRIV else ()
 
 
 class ProcessGuard(Protocol):
@@ -364,10 +372,13 @@ def run_process(
     guard = guard if guard is not None else current_guard.get()
     if guard is not None and guard.breach is not None:
         raise guard.breach
+    if shutil.which(argv[0]) is None:  # detected here: under setpriv, exec errors come late
+        where = "is not executable" if Path(argv[0]).exists() else "is not installed or not on PATH"
+        raise ConfigError(f"{name} {where} ({argv[0]})")
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
-            argv,
+            [*_DEATH_PACT, *argv],
             stdin=subprocess.PIPE if frames is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

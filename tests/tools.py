@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,3 +43,68 @@ def make_clip(path: Path, size: str = "160x90", seconds: float = 1, audio: bool 
     argv += ["-t", str(seconds), "-c:v", "libx264", str(path)]
     subprocess.run(argv, check=True, timeout=60)
     return path
+
+
+LONG_DOC = "\n".join(
+    f"# Part {i}\n\nReelflow renders narrated slides from documents with clear stages and "
+    "strict limits, so operators know what happened.\n"
+    for i in range(20)
+)
+
+
+@contextlib.contextmanager
+def process_worker(api_url: str, reelflow_home: Path, **env: str) -> Iterator[subprocess.Popen]:
+    """The process work pool, the video-job-process deployment and a worker polling every second."""
+    for args in (
+        ("work-pool", "create", "reelflow-process", "--type", "process", "--overwrite"),
+        ("--no-prompt", "deploy", "--name", "video-job-process"),
+    ):
+        done = prefect_cli(*args, api_url=api_url)
+        assert done.returncode == 0, done.stdout + done.stderr
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "worker",
+            "start",
+            "--pool",
+            "reelflow-process",
+            "--type",
+            "process",
+            "--limit",
+            "1",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PREFECT_API_URL": api_url,
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "REELFLOW_HOME": str(reelflow_home),
+            **env,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield worker
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+
+
+def encoder_of(job_id: str):
+    """The running ffmpeg encode (the one with a filter graph) of a job, if any."""
+    import psutil
+
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if (
+            proc.info["name"] == "ffmpeg"
+            and any(job_id in a for a in cmdline)
+            and "-filter_complex" in cmdline
+        ):
+            return proc
+    return None

@@ -7,9 +7,6 @@ hook marks the ledger and removes the work directory and any uploaded object.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,27 +16,9 @@ import pytest
 from infra.settings import Settings
 from infra.storage import open_store
 from tasks.common import ledger
-from tests.tools import ROOT, prefect_cli
+from tests.tools import LONG_DOC, encoder_of, process_worker
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media]
-
-LONG_DOC = "\n".join(
-    f"# Part {i}\n\nReelflow renders narrated slides from documents with clear stages and "
-    "strict limits, so operators know what happened.\n"
-    for i in range(20)
-)
-
-
-def _encoder_of(job_id: str) -> psutil.Process | None:
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        if (
-            proc.info["name"] == "ffmpeg"
-            and any(job_id in a for a in cmdline)
-            and ("-filter_complex" in cmdline)
-        ):
-            return proc
-    return None
 
 
 def test_cancel_during_render_kills_ffmpeg_and_cleans_up(
@@ -49,42 +28,10 @@ def test_cancel_during_render_kills_ffmpeg_and_cleans_up(
     from prefect.deployments import run_deployment
     from prefect.states import Cancelling
 
-    env = {
-        **os.environ,
-        "PREFECT_API_URL": prefect_server,
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "REELFLOW_HOME": str(settings.home),
-    }
-    for args in (
-        ("work-pool", "create", "reelflow-process", "--type", "process", "--overwrite"),
-        ("--no-prompt", "deploy", "--name", "video-job-process"),
-    ):
-        done = prefect_cli(*args, api_url=prefect_server)
-        assert done.returncode == 0, done.stdout + done.stderr
     source = tmp_path / "long.md"
     source.write_text(LONG_DOC)
 
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "worker",
-            "start",
-            "--pool",
-            "reelflow-process",
-            "--type",
-            "process",
-            "--limit",
-            "1",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    with process_worker(prefect_server, settings.home):
         run = run_deployment(
             "video-job/video-job-process",
             parameters={"request": {"source": str(source), "preset": "hd"}},
@@ -94,7 +41,7 @@ def test_cancel_during_render_kills_ffmpeg_and_cleans_up(
         deadline = time.monotonic() + 90
         encoder = None
         while encoder is None and time.monotonic() < deadline:
-            encoder = _encoder_of(job_id)
+            encoder = encoder_of(job_id)
             time.sleep(0.05)
         assert encoder is not None, "the job never reached its encode"
 
@@ -122,7 +69,4 @@ def test_cancel_during_render_kills_ffmpeg_and_cleans_up(
         assert (job.status, job.error_code) == ("CANCELED", "user_canceled")
         assert not (settings.work_dir_root / job_id).exists()
         assert open_store(settings).list_keys(f"jobs/{job_id}/") == []
-        assert _encoder_of(job_id) is None
-    finally:
-        os.killpg(worker.pid, 15)
-        worker.wait(timeout=30)
+        assert encoder_of(job_id) is None

@@ -1,0 +1,85 @@
+"""SIGKILL the process running a job mid-encode: no orphan, the run ends Crashed, the reaper makes
+the ledger FAILED ``worker_timeout``, and the sweeper removes what the dead job left."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from infra.settings import Settings, get_settings
+from infra.storage import open_store
+from tasks.common import ledger
+from tasks.maintenance import reap_jobs, sweep
+from tests.tools import LONG_DOC, encoder_of, process_worker
+
+pytestmark = [pytest.mark.prefect, pytest.mark.media]
+
+
+def test_killed_job_process_is_reaped_and_swept(
+    prefect_server: str, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    monkeypatch.setenv("REELFLOW_MAINTENANCE__REAPER_STALE_S", "3")
+    monkeypatch.setenv("REELFLOW_MAINTENANCE__SWEEP_GRACE_S", "0")
+    get_settings.cache_clear()
+    source = tmp_path / "long.md"
+    source.write_text(LONG_DOC)
+
+    with process_worker(prefect_server, settings.home):
+        run = run_deployment(
+            "video-job/video-job-process",
+            parameters={"request": {"source": str(source), "preset": "hd"}},
+            timeout=0,
+        )
+        job_id = str(run.id)
+        deadline = time.monotonic() + 90
+        encoder = None
+        while encoder is None and time.monotonic() < deadline:
+            encoder = encoder_of(job_id)
+            time.sleep(0.05)
+        assert encoder is not None, "the job never reached its encode"
+        job_process = encoder.parent()
+        assert job_process is not None and "python" in job_process.name()
+
+        killed = time.monotonic()
+        os.kill(job_process.pid, signal.SIGKILL)  # no finally, no hook runs in the job
+        encoder.wait(timeout=5)  # the kernel kills the encoder with its parent (PDEATHSIG)
+        assert time.monotonic() - killed < 2
+        assert encoder_of(job_id) is None
+
+        with get_client(sync_client=True) as client:
+            while time.monotonic() - killed < 60:
+                state = client.read_flow_run(run.id).state
+                if state is not None and state.is_final():
+                    break
+                time.sleep(0.5)
+        assert state is not None and state.name == "Crashed", state
+
+    # The scheduled reaper, run here: the ledger becomes right within seconds.
+    while time.monotonic() - killed < 120:
+        reap_jobs(ledger(), get_settings())
+        if ledger().get(job_id).status != "RUNNING":
+            break
+        time.sleep(1)
+    job = ledger().get(job_id)
+    assert (job.status, job.error_code) == ("FAILED", "worker_timeout")
+    assert time.monotonic() - killed < 120
+
+    work = get_settings().work_dir_root / job_id
+    assert work.exists()  # nobody cleaned up: the job process died without its finally
+    report = sweep(ledger(), open_store(get_settings()), get_settings(), execute=True)
+    assert job_id in report["work_dirs"]
+    assert not work.exists()
+    assert open_store(get_settings()).list_keys(f"jobs/{job_id}/") == []
+    assert not [
+        p
+        for p in psutil.process_iter(["name"])
+        if p.info["name"] == "ffmpeg" and any(job_id in a for a in (p.cmdline() or []))
+    ]
