@@ -58,6 +58,7 @@ def run(
 ) -> None:
     """Run one document job end to end and print where its outputs are."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30")
     settings = get_settings()
     configure_logging(settings.log.level, settings.log.json_format)
     from flows.video_job import video_job

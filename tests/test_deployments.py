@@ -36,6 +36,8 @@ def test_prefect_deploy_all_registers_both_deployments(prefect_server: str):
         )
         assert job_request["required"] == ["source"]
         assert "JobLimits" in schema["definitions"]
+    for deployment in (process, docker):  # heartbeats every 30 s: the crash automation relies on it
+        assert deployment.job_variables["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30"
     variables = docker.job_variables
     assert variables["image"] == "reelflow-worker:latest"
     assert variables["image_pull_policy"] == "Never"
