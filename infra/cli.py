@@ -132,6 +132,23 @@ def cancel(job_id: Annotated[str, typer.Argument(help="Job id.")]) -> None:
 
 
 @app.command()
+def bootstrap(
+    heartbeat_s: Annotated[int, typer.Option(help="Workers' flow heartbeat interval.")] = 30,
+    pending_timeout_s: Annotated[int, typer.Option(help="Crash runs Pending this long.")] = 900,
+) -> None:
+    """Create the work pools, the job concurrency limit, the automations and the bucket.
+
+    Idempotent: what exists is reported and left alone.
+    """
+    from infra.bootstrap import bootstrap as run_bootstrap
+
+    report = run_bootstrap(
+        get_settings(), heartbeat_s=heartbeat_s, pending_timeout_s=pending_timeout_s
+    )
+    console.print_json(json.dumps(report))
+
+
+@app.command()
 def cleanup(
     days: Annotated[int, typer.Option(help="Remove jobs finished more than N days ago.")] = 7,
     execute: Annotated[bool, typer.Option(help="Delete; without it, only report.")] = False,
