@@ -23,7 +23,7 @@ from typing import Any
 
 from infra.errors import ConfigError
 from infra.settings import Settings
-from infra.storage import S3Store, open_store
+from infra.storage import S3Store
 
 __all__ = [
     "HEARTBEAT_AUTOMATION",
@@ -160,21 +160,7 @@ def _ensure_automation(client: Any, automation: Any) -> bool:
 
 
 def _ensure_bucket(settings: Settings) -> bool:
-    cfg = settings.storage
-    probe = S3Store(  # read-only, so the report can say whether open_store made the bucket
-        cfg.s3_endpoint,
-        cfg.s3_access_key,
-        cfg.s3_secret_key.get_secret_value(),
-        cfg.bucket,
-        secure=cfg.s3_secure,
-        region=cfg.s3_region,
-    )
-    try:
-        existed = probe.client.bucket_exists(cfg.bucket)
-    except Exception:  # open_store raises the translated error just below
-        existed = False
-    open_store(settings)
-    return not existed
+    return S3Store.from_settings(settings).ensure_bucket()
 
 
 def bootstrap(

@@ -237,10 +237,27 @@ class S3Store:
             return StorageUnavailable(f"{what}: server error {exc.status_code}")
         return StorageUnavailable(f"{what}: {type(exc).__name__}: {exc}")
 
-    def ensure_bucket(self) -> None:
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3Store:
+        cfg = settings.storage
+        return cls(
+            cfg.s3_endpoint,
+            cfg.s3_access_key,
+            cfg.s3_secret_key.get_secret_value(),
+            cfg.bucket,
+            secure=cfg.s3_secure,
+            region=cfg.s3_region,
+            part_size=max(5, cfg.part_size_mb) * 1024 * 1024,
+            presign_expiry_s=cfg.presign_expiry_s,
+        )
+
+    def ensure_bucket(self) -> bool:
+        """Create the bucket when missing; True if this call created it."""
         try:
-            if not self.client.bucket_exists(self.bucket):
-                self.client.make_bucket(self.bucket)
+            if self.client.bucket_exists(self.bucket):
+                return False
+            self.client.make_bucket(self.bucket)
+            return True
         except Exception as exc:
             raise self._translate(exc, f"cannot reach bucket {self.bucket}") from exc
 
@@ -366,15 +383,6 @@ def open_store(settings: Settings) -> ArtifactStore:
     if cfg.backend == "local":
         assert cfg.local_root is not None
         return LocalStore(cfg.local_root, cfg.bucket)
-    store = S3Store(
-        cfg.s3_endpoint,
-        cfg.s3_access_key,
-        cfg.s3_secret_key.get_secret_value(),
-        cfg.bucket,
-        secure=cfg.s3_secure,
-        region=cfg.s3_region,
-        part_size=max(5, cfg.part_size_mb) * 1024 * 1024,
-        presign_expiry_s=cfg.presign_expiry_s,
-    )
+    store = S3Store.from_settings(settings)
     store.ensure_bucket()
     return store

@@ -108,3 +108,27 @@ def encoder_of(job_id: str):
         ):
             return proc
     return None
+
+
+def start_long_job(source: Path):
+    """Queue a 20-slide hd job on video-job-process; wait until its encode runs.
+
+    Returns (flow run id, the ffmpeg encoder process).
+    """
+    import time
+
+    from prefect.deployments import run_deployment
+
+    source.write_text(LONG_DOC)
+    run = run_deployment(
+        "video-job/video-job-process",
+        parameters={"request": {"source": str(source), "preset": "hd"}},
+        timeout=0,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        encoder = encoder_of(str(run.id))
+        if encoder is not None:
+            return run.id, encoder
+        time.sleep(0.05)
+    raise AssertionError("the job never reached its encode")

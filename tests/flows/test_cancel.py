@@ -16,7 +16,7 @@ import pytest
 from infra.settings import Settings
 from infra.storage import open_store
 from tasks.common import ledger
-from tests.tools import LONG_DOC, encoder_of, process_worker
+from tests.tools import encoder_of, process_worker, start_long_job
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media]
 
@@ -25,29 +25,15 @@ def test_cancel_during_render_kills_ffmpeg_and_cleans_up(
     prefect_server: str, settings: Settings, tmp_path: Path, record_property
 ):
     from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
     from prefect.states import Cancelling
 
-    source = tmp_path / "long.md"
-    source.write_text(LONG_DOC)
-
     with process_worker(prefect_server, settings.home):
-        run = run_deployment(
-            "video-job/video-job-process",
-            parameters={"request": {"source": str(source), "preset": "hd"}},
-            timeout=0,
-        )
-        job_id = str(run.id)
-        deadline = time.monotonic() + 90
-        encoder = None
-        while encoder is None and time.monotonic() < deadline:
-            encoder = encoder_of(job_id)
-            time.sleep(0.05)
-        assert encoder is not None, "the job never reached its encode"
+        run_id, encoder = start_long_job(tmp_path / "long.md")
+        job_id = str(run_id)
 
         with get_client(sync_client=True) as client:
             requested = time.monotonic()
-            client.set_flow_run_state(run.id, Cancelling(message="test cancel"), force=True)
+            client.set_flow_run_state(run_id, Cancelling(message="test cancel"), force=True)
             while encoder.is_running() and encoder.status() != psutil.STATUS_ZOMBIE:
                 assert time.monotonic() - requested < 2.0, "ffmpeg outlived the cancel by 2 s"
                 time.sleep(0.02)
@@ -55,7 +41,7 @@ def test_cancel_during_render_kills_ffmpeg_and_cleans_up(
 
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                state = client.read_flow_run(run.id).state
+                state = client.read_flow_run(run_id).state
                 if state is not None and state.is_final():
                     break
                 time.sleep(0.2)

@@ -15,7 +15,7 @@ from infra.settings import Settings, get_settings
 from infra.storage import open_store
 from tasks.common import ledger
 from tasks.maintenance import reap_jobs, sweep
-from tests.tools import LONG_DOC, encoder_of, process_worker
+from tests.tools import encoder_of, process_worker, start_long_job
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media]
 
@@ -24,27 +24,14 @@ def test_killed_job_process_is_reaped_and_swept(
     prefect_server: str, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
 
     monkeypatch.setenv("REELFLOW_MAINTENANCE__REAPER_STALE_S", "3")
     monkeypatch.setenv("REELFLOW_MAINTENANCE__SWEEP_GRACE_S", "0")
     get_settings.cache_clear()
-    source = tmp_path / "long.md"
-    source.write_text(LONG_DOC)
 
     with process_worker(prefect_server, settings.home):
-        run = run_deployment(
-            "video-job/video-job-process",
-            parameters={"request": {"source": str(source), "preset": "hd"}},
-            timeout=0,
-        )
-        job_id = str(run.id)
-        deadline = time.monotonic() + 90
-        encoder = None
-        while encoder is None and time.monotonic() < deadline:
-            encoder = encoder_of(job_id)
-            time.sleep(0.05)
-        assert encoder is not None, "the job never reached its encode"
+        run_id, encoder = start_long_job(tmp_path / "long.md")
+        job_id = str(run_id)
         job_process = encoder.parent()
         assert job_process is not None and "python" in job_process.name()
 
@@ -56,7 +43,7 @@ def test_killed_job_process_is_reaped_and_swept(
 
         with get_client(sync_client=True) as client:
             while time.monotonic() - killed < 60:
-                state = client.read_flow_run(run.id).state
+                state = client.read_flow_run(run_id).state
                 if state is not None and state.is_final():
                     break
                 time.sleep(0.5)
