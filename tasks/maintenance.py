@@ -22,6 +22,7 @@ from infra.ledger import TERMINAL, Job, JobLedger, JobStatus
 from infra.settings import Settings, get_settings
 from infra.storage import ArtifactStore, open_store
 from tasks.common import job_prefix, ledger
+from tasks.upload import MANIFEST
 
 __all__ = [
     "enforce_retention",
@@ -35,7 +36,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("reelflow.maintenance")
-MANIFEST = "manifest.json"
 Report = dict[str, list[str]]
 
 
