@@ -27,6 +27,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    inspect,
     select,
     update,
 )
@@ -94,6 +95,25 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[..., None]:
     return on_connect
 
 
+def _add_missing_columns(session: Session) -> list[str]:
+    """Bring an older ``jobs`` table up to the model: add the columns it lacks.
+
+    New ledger columns are always nullable, so an additive ALTER is the whole migration; a
+    ledger written by an earlier build keeps its rows. Returns the columns added.
+    """
+    bind = session.connection()
+    present = {c["name"] for c in inspect(bind).get_columns(Job.__tablename__)}
+    added = []
+    for column in Job.__table__.columns:
+        if column.name not in present:
+            kind = column.type.compile(dialect=bind.dialect)
+            bind.exec_driver_sql(f"ALTER TABLE {Job.__tablename__} ADD COLUMN {column.name} {kind}")
+            added.append(column.name)
+    if added:
+        log.info("ledger schema: added columns %s", added)
+    return added
+
+
 class JobLedger:
     """All reads and writes of job records. One instance per process per URL is enough."""
 
@@ -116,6 +136,7 @@ class JobLedger:
 
             Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self._write(lambda s: Base.metadata.create_all(s.get_bind()))
+        self._write(_add_missing_columns)
 
     def dispose(self) -> None:
         self.engine.dispose()

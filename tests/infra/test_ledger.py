@@ -98,3 +98,24 @@ def test_sqlite_concurrent_writers_never_see_locked(tmp_path: Path):
     check = JobLedger(url)
     assert len(check.list_jobs(limit=1000, status="SUCCEEDED")) == 200
     check.dispose()
+
+
+def test_ledger_from_an_earlier_build_gains_new_columns(ledger: JobLedger):
+    """A jobs table without later columns (progress, heartbeat_at) keeps its rows and works."""
+    with ledger.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE jobs")
+        conn.exec_driver_sql(
+            "CREATE TABLE jobs (id VARCHAR(64) PRIMARY KEY, flow_run_id VARCHAR(64), "
+            "status VARCHAR(16), stage VARCHAR(32), kind VARCHAR(16), source TEXT, "
+            "preset VARCHAR(32), input_sha256 VARCHAR(64), error_code VARCHAR(64), "
+            "error_message TEXT, artifacts JSON, created_at TIMESTAMP, updated_at TIMESTAMP, "
+            "started_at TIMESTAMP, finished_at TIMESTAMP)"
+        )
+        conn.exec_driver_sql("INSERT INTO jobs (id, status) VALUES ('old', 'SUCCEEDED')")
+    ledger.create_schema()
+    assert ledger.get("old").status == "SUCCEEDED"
+    ledger.create_job("new")
+    assert ledger.mark_running("new", "render")
+    assert ledger.set_progress("new", 42) and ledger.touch("new")
+    assert ledger.get("new").progress == 42.0
+    ledger.create_schema()  # idempotent
