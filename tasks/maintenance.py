@@ -18,7 +18,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from infra.ledger import TERMINAL, Job, JobLedger, JobStatus
+from infra.ledger import TERMINAL, JobLedger, JobStatus
 from infra.settings import Settings, get_settings
 from infra.storage import ArtifactStore, open_store
 from tasks.common import job_prefix, ledger
@@ -39,10 +39,6 @@ log = logging.getLogger("reelflow.maintenance")
 Report = dict[str, list[str]]
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    return None if moment is None else moment.replace(tzinfo=moment.tzinfo or UTC)
-
-
 def flow_run_state(flow_run_id: str) -> str | None:
     """Prefect's state name for a flow run, or None when the run does not exist."""
     from uuid import UUID
@@ -56,11 +52,6 @@ def flow_run_state(flow_run_id: str) -> str | None:
     except (ObjectNotFound, ValueError):
         return None
     return state.name if state is not None else None
-
-
-def _last_sign_of_life(job: Job) -> datetime:
-    moments = [_aware(m) for m in (job.heartbeat_at, job.updated_at, job.created_at)]
-    return max(m for m in moments if m is not None)
 
 
 def reap_jobs(
@@ -79,7 +70,7 @@ def reap_jobs(
     cfg = settings.maintenance
     report: Report = {"failed": [], "canceled": [], "alive": []}
     for job in ledger.list_active():
-        silent = (now - _last_sign_of_life(job)).total_seconds()
+        silent = (now - job.last_sign_of_life()).total_seconds()
         if silent < cfg.reaper_stale_s:
             report["alive"].append(job.id)
             continue

@@ -14,7 +14,6 @@ import time
 import wave
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -254,13 +253,7 @@ def render_stage(
 
         settings = get_settings()
         job = ledger().get(job_id)
-        elapsed = (
-            (
-                datetime.now(UTC) - job.started_at.replace(tzinfo=job.started_at.tzinfo or UTC)
-            ).total_seconds()
-            if job is not None and job.started_at is not None
-            else 0.0
-        )
+        elapsed = job.running_for_s() if job is not None else 0.0
         limits = effective_limits(request.limits, settings)
         with JobWatchdog(
             limits,
