@@ -91,7 +91,8 @@ ROOTFS="$WORK/rootfs"
 cleanup() {
     # Unmount anything debootstrap or chroot left mounted before deleting.
     if command -v findmnt >/dev/null 2>&1; then
-        findmnt -rn -o TARGET | grep -F "$ROOTFS" | sort -r | while read -r m; do
+        # (grep finds nothing on a clean run: under pipefail that must not fail the trap)
+        { findmnt -rn -o TARGET | grep -F "$ROOTFS" | sort -r || true; } | while read -r m; do
             umount -l "$m" 2>/dev/null || true
         done
     fi
