@@ -52,6 +52,20 @@ class ScriptSettings(BaseModel):
     )
     words_per_minute_en: int = Field(150, description="Speaking rate estimate for English.")
     words_per_minute_ar: int = Field(120, description="Speaking rate estimate for Arabic.")
+    provider: Literal["extractive", "llm"] = Field(
+        "extractive", description="Script writer: extractive (offline) or llm (OpenAI-compatible)."
+    )
+    llm_base_url: str = Field(
+        "http://127.0.0.1:11434/v1",
+        description="OpenAI-compatible API root; /chat/completions is appended (Ollama default).",
+    )
+    llm_model: str = Field("llama3.1:8b", description="Model name sent to the LLM provider.")
+    llm_api_key: SecretStr = Field(
+        SecretStr("changeme"), description="Bearer API key of the LLM provider."
+    )
+    llm_timeout_s: float = Field(
+        120.0, description="Limit for connecting to the LLM and for the wait for its answer."
+    )
 
 
 class RenderSettings(BaseModel):
@@ -195,13 +209,22 @@ class Settings(BaseSettings):
         return self.work_root
 
     def check_production(self) -> None:
-        """Refuse placeholder secrets outside development (raises ConfigError)."""
-        if self.env != "production" or self.storage.backend != "s3":
+        """Refuse placeholder secrets of the services in use outside development (ConfigError)."""
+        if self.env != "production":
             return
-        if self.storage.s3_secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
-            raise ConfigError(
-                "REELFLOW_STORAGE__S3_SECRET_KEY is a placeholder; set a real secret in production"
-            )
+        in_use = {
+            "REELFLOW_STORAGE__S3_SECRET_KEY": (
+                self.storage.backend == "s3",
+                self.storage.s3_secret_key,
+            ),
+            "REELFLOW_SCRIPT__LLM_API_KEY": (
+                self.script.provider == "llm",
+                self.script.llm_api_key,
+            ),
+        }
+        for name, (used, secret) in in_use.items():
+            if used and secret.get_secret_value() in PLACEHOLDER_SECRETS:
+                raise ConfigError(f"{name} is a placeholder; set a real secret in production")
 
 
 @lru_cache(maxsize=1)

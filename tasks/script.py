@@ -1,5 +1,8 @@
 """Script stage: document sections -> slides (title + bullets) + narration, then validation.
 
+``REELFLOW_SCRIPT__PROVIDER`` picks the writer: ``extractive`` (below) or ``llm`` (infra/llm.py, an
+OpenAI-compatible endpoint); both scripts go through the same ``validate_script``.
+
 The default generator is offline and extractive, and deterministic: the same document always gives
 the same script. Each section becomes a slide whose narration starts with the section's first
 sentence; further sentences are added round-robin while the word budget (``max_words``) lasts.
@@ -16,6 +19,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from infra.errors import ScriptInvalid
+from infra.llm import request_slides
 from infra.models import DocumentInput, JobRequest, Script, Slide
 from infra.settings import ScriptSettings, get_settings
 from tasks.common import stage
@@ -25,9 +29,11 @@ __all__ = [
     "count_words",
     "estimate_duration_s",
     "generate_script",
+    "script_of",
     "script_stage",
     "split_sentences",
     "validate_script",
+    "write_script",
 ]
 
 _SENTENCE_END = re.compile(r"(?<=[.!?؟])\s+")
@@ -109,6 +115,11 @@ def generate_script(doc: DocumentInput, language: str, cfg: ScriptSettings) -> S
         )
         for i, (title, body) in enumerate(sections)
     ]
+    return script_of(slides, language, cfg)
+
+
+def script_of(slides: list[Slide], language: str, cfg: ScriptSettings) -> Script:
+    """A script of ``slides`` with its word count and duration estimate (not yet validated)."""
     words = sum(count_words(s.narration) for s in slides)
     return Script(
         language=language,
@@ -116,6 +127,15 @@ def generate_script(doc: DocumentInput, language: str, cfg: ScriptSettings) -> S
         word_count=words,
         estimated_duration_s=estimate_duration_s(words, language, cfg),
     )
+
+
+def write_script(doc: DocumentInput, language: str, cfg: ScriptSettings) -> Script:
+    """The validated script of ``doc`` from the configured provider (extractive by default)."""
+    if cfg.provider == "llm":
+        script = script_of(request_slides(doc, language, cfg), language, cfg)
+    else:
+        script = generate_script(doc, language, cfg)
+    return validate_script(script, cfg)
 
 
 def validate_script(script: Script, cfg: ScriptSettings) -> Script:
@@ -147,5 +167,4 @@ def script_stage(
     doc: DocumentInput, request: JobRequest, job_id: str, progress_id: UUID | None
 ) -> Script:
     with stage(job_id, "script", progress_id, done=20):
-        cfg = get_settings().script
-        return validate_script(generate_script(doc, request.language, cfg), cfg)
+        return write_script(doc, request.language, get_settings().script)

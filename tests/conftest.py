@@ -98,3 +98,32 @@ def pg_url() -> Iterator[str]:
         with conn.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.close()
+
+
+from tests.llm_double import LLMDouble  # noqa: E402 - appended with the LLM fixtures
+
+
+@pytest.fixture()
+def llm_double() -> Iterator[LLMDouble]:
+    """An OpenAI-compatible server on 127.0.0.1 (tests/llm_double.py); answers a good script."""
+    double = LLMDouble()
+    try:
+        yield double
+    finally:
+        double.stop()
+
+
+LLM_TEST_KEY = "sk-reelflow-test-0123456789abcdef"
+
+
+@pytest.fixture()
+def llm_settings(
+    settings: Settings, llm_double: LLMDouble, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """Settings whose script provider is the LLM double, with key ``LLM_TEST_KEY``."""
+    monkeypatch.setenv("REELFLOW_SCRIPT__PROVIDER", "llm")
+    monkeypatch.setenv("REELFLOW_SCRIPT__LLM_BASE_URL", llm_double.url)
+    monkeypatch.setenv("REELFLOW_SCRIPT__LLM_MODEL", "double-model")
+    monkeypatch.setenv("REELFLOW_SCRIPT__LLM_API_KEY", LLM_TEST_KEY)
+    get_settings.cache_clear()
+    return get_settings()

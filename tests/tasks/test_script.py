@@ -1,4 +1,4 @@
-"""The extractive script generator and its validation."""
+"""The script generators (extractive; the LLM provider through its HTTP double) and validation."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import pytest
 
 from infra.errors import ScriptInvalid
 from infra.models import DocumentInput
-from infra.settings import ScriptSettings
+from infra.settings import ScriptSettings, Settings
 from tasks.script import (
     alnum_ratio,
     count_words,
     estimate_duration_s,
     generate_script,
     validate_script,
+    write_script,
 )
+from tests.llm_double import GOOD_SLIDES, LLMDouble
 
 CFG = ScriptSettings()
 
@@ -73,3 +75,25 @@ def test_slide_cap():
     many = [(f"T{i}", f"Body {i} sentence here.") for i in range(40)]
     script = generate_script(_doc(many), "en", CFG)
     assert len(script.slides) == CFG.max_slides
+
+
+def test_extractive_is_the_default_provider(settings: Settings, llm_double: LLMDouble):
+    assert settings.script.provider == "extractive"
+    script = write_script(_doc(SECTIONS), "en", settings.script)
+    assert script == generate_script(_doc(SECTIONS), "en", settings.script)
+    assert llm_double.calls == 0
+
+
+def test_llm_provider_script_is_counted(llm_settings: Settings, llm_double: LLMDouble):
+    cfg = llm_settings.script.model_copy(update={"min_words": 10})
+    script = write_script(_doc(SECTIONS), "en", cfg)
+    assert [s.title for s in script.slides] == [s["title"] for s in GOOD_SLIDES]
+    words = sum(count_words(s["narration"]) for s in GOOD_SLIDES)
+    assert script.word_count == words
+    assert script.estimated_duration_s == estimate_duration_s(words, "en", cfg)
+    assert llm_double.calls == 1
+
+
+def test_llm_script_is_validated_like_any_other(llm_settings: Settings):
+    with pytest.raises(ScriptInvalid, match="at least 50"):  # the double's script is short
+        write_script(_doc(SECTIONS), "en", llm_settings.script)
