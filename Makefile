@@ -8,9 +8,12 @@ demo:
 	@./scripts/setup.sh
 	.venv/bin/reelflow run $(SAMPLE)
 
-# Lint, type check and the whole test suite (what .ci/run calls).
+# Lint, type check and the whole test suite (what .ci/run calls). The Docker pool tests need the
+# engine and an image built from this checkout: both steps are idempotent and cached.
 test:
 	@./scripts/setup.sh --test
+	bash scripts/docker-engine.sh
+	bash infra/docker/build-image.sh
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check flows tasks infra
 	.venv/bin/mypy

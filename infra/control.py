@@ -9,10 +9,11 @@ stop the run; the cancellation hook removes the work directory and any uploaded 
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from infra.errors import InputInvalid
-from infra.ledger import JobLedger
+from infra.ledger import JobLedger, ledger_from
 from infra.limits import docker_job_variables, effective_limits
 from infra.models import JobRequest
 from infra.settings import Settings
@@ -20,8 +21,20 @@ from infra.settings import Settings
 __all__ = ["cancel_job", "submit_job"]
 
 
-def submit_job(request: JobRequest, deployment: str, settings: Settings) -> UUID:
-    """Create a flow run of ``deployment`` ("flow/deployment") for ``request``; returns its id."""
+def submit_job(
+    request: JobRequest,
+    deployment: str,
+    settings: Settings,
+    ledger: JobLedger | None = None,
+    job_variables: dict[str, Any] | None = None,
+) -> UUID:
+    """Create a flow run of ``deployment`` ("flow/deployment") for ``request``; returns its id.
+
+    ``job_variables`` (e.g. env, volumes) are merged under the ones the job's limits give.
+    The job's ledger row is written at once (QUEUED, with its flow run id), so a run that dies
+    before its first stage (a container OOM-killed at start-up) still has a record the reaper
+    can settle from Prefect's final state.
+    """
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
@@ -30,18 +43,30 @@ def submit_job(request: JobRequest, deployment: str, settings: Settings) -> UUID
         pool_type = (
             client.read_work_pool(found.work_pool_name).type if found.work_pool_name else None
         )
-    job_variables = (
-        docker_job_variables(effective_limits(request.limits, settings))
-        if pool_type == "docker"
-        else {}
-    )
+    job_variables = {
+        **(job_variables or {}),
+        **(
+            docker_job_variables(effective_limits(request.limits, settings))
+            if pool_type == "docker"
+            else {}
+        ),
+    }
     run = run_deployment(
         deployment,
         parameters={"request": request.model_dump(mode="json")},
         job_variables=job_variables,
         timeout=0,
     )
-    return run.id  # type: ignore[union-attr]
+    run_id: UUID = run.id  # type: ignore[union-attr]
+    ledger = ledger or ledger_from(settings.ledger)
+    ledger.create_job(
+        request.job_id or str(run_id),
+        flow_run_id=str(run_id),
+        source=request.source,
+        kind=request.kind,
+        preset=request.preset,
+    )
+    return run_id
 
 
 def cancel_job(job_id: str, ledger: JobLedger) -> bool:

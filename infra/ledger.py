@@ -35,7 +35,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-__all__ = ["TERMINAL", "Job", "JobLedger", "JobStatus", "open_ledger"]
+from infra.settings import LedgerSettings
+
+__all__ = ["TERMINAL", "Job", "JobLedger", "JobStatus", "ledger_from", "open_ledger"]
 
 log = logging.getLogger("reelflow.ledger")
 T = TypeVar("T")
@@ -330,3 +332,11 @@ def open_ledger(url: str, *, busy_timeout_ms: int = 10_000, write_retries: int =
         ledger.create_schema()
         _LEDGERS[url] = ledger
     return ledger
+
+
+def ledger_from(settings: LedgerSettings) -> JobLedger:
+    """The process-wide ledger configured by ``REELFLOW_LEDGER__*``."""
+    assert settings.url is not None
+    return open_ledger(
+        settings.url, busy_timeout_ms=settings.busy_timeout_ms, write_retries=settings.write_retries
+    )

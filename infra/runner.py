@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from infra.cgroup import memory_limit_bytes, oom_kills
 from infra.errors import (
     ConfigError,
     FFmpegFailed,
@@ -347,6 +348,11 @@ def _deadline_failure(
     return None
 
 
+def _oom_killed_since(before: int | None) -> bool:
+    after = oom_kills()
+    return before is not None and after is not None and after > before
+
+
 def run_process(
     argv: Sequence[str],
     *,
@@ -376,6 +382,7 @@ def run_process(
         where = "is not executable" if Path(argv[0]).exists() else "is not installed or not on PATH"
         raise ConfigError(f"{name} {where} ({argv[0]})")
     started = time.monotonic()
+    ooms_before = oom_kills()
     try:
         proc = subprocess.Popen(
             [*_DEATH_PACT, *argv],
@@ -460,6 +467,14 @@ def run_process(
         exit_code=proc.returncode,
         duration_s=round(duration, 3),
     )
+    if proc.returncode == -signal.SIGKILL and _oom_killed_since(ooms_before):
+        limit = memory_limit_bytes()
+        raise ResourceLimitExceeded(
+            f"{name} was killed by the kernel's OOM killer: the job reached its memory limit"
+            + (f" of {limit / 2**20:.0f} MB" if limit else "")
+            + "; raise the job's max_memory_mb or use a smaller preset",
+            detail=tail,
+        )
     if proc.returncode != 0:
         last = next((line for line in reversed(watch.stderr) if line.strip()), "no error output")
         raise error(f"{name} exited with code {proc.returncode}: {last}", detail=tail)

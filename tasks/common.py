@@ -27,7 +27,7 @@ from infra.errors import (
     ScriptInvalid,
     StorageUnavailable,
 )
-from infra.ledger import JobLedger, open_ledger
+from infra.ledger import JobLedger, ledger_from
 from infra.logs import job_context
 from infra.settings import Settings, get_settings
 
@@ -113,11 +113,7 @@ def remove_work_dir(job_id: str, settings: Settings | None = None) -> bool:
 
 
 def ledger(settings: Settings | None = None) -> JobLedger:
-    cfg = (settings or get_settings()).ledger
-    assert cfg.url is not None
-    return open_ledger(
-        cfg.url, busy_timeout_ms=cfg.busy_timeout_ms, write_retries=cfg.write_retries
-    )
+    return ledger_from((settings or get_settings()).ledger)
 
 
 @contextlib.contextmanager

@@ -13,11 +13,12 @@ import shutil
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from infra.errors import code_from_message
 from infra.ledger import TERMINAL, JobLedger, JobStatus
 from infra.settings import Settings, get_settings
 from infra.storage import ArtifactStore, open_store
@@ -26,6 +27,8 @@ from tasks.upload import MANIFEST
 
 __all__ = [
     "enforce_retention",
+    "FINAL_STATES",
+    "RunState",
     "flow_run_state",
     "ledger_maintenance_task",
     "reap_jobs",
@@ -39,8 +42,16 @@ log = logging.getLogger("reelflow.maintenance")
 Report = dict[str, list[str]]
 
 
-def flow_run_state(flow_run_id: str) -> str | None:
-    """Prefect's state name for a flow run, or None when the run does not exist."""
+class RunState(NamedTuple):
+    name: str
+    message: str | None = None
+
+
+FINAL_STATES = {"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"}
+
+
+def flow_run_state(flow_run_id: str) -> RunState | None:
+    """Prefect's state (name and message) of a flow run, or None when the run does not exist."""
     from uuid import UUID
 
     from prefect.client.orchestration import get_client
@@ -51,20 +62,23 @@ def flow_run_state(flow_run_id: str) -> str | None:
             state = client.read_flow_run(UUID(flow_run_id)).state
     except (ObjectNotFound, ValueError):
         return None
-    return state.name if state is not None else None
+    return RunState(state.name or state.type.value, state.message) if state is not None else None
 
 
 def reap_jobs(
     ledger: JobLedger,
     settings: Settings,
-    state_of: Callable[[str], str | None] = flow_run_state,
+    state_of: Callable[[str], RunState | None] = flow_run_state,
     now: datetime | None = None,
 ) -> Report:
-    """Make the ledger right about jobs whose runs died: FAILED ``worker_timeout``.
+    """Make the ledger right about jobs whose runs ended without telling it.
 
-    A non-terminal job silent for ``reaper_stale_s`` is reaped when its flow run is gone or final
-    (Cancelled becomes CANCELED); one silent for ``reaper_dead_after_s`` is reaped whatever
-    Prefect says (its automation did not fire).
+    A non-terminal job silent for ``reaper_stale_s`` is reaped when its flow run is gone or final:
+    Cancelled becomes CANCELED; Failed/Crashed become FAILED with the code in Prefect's state
+    message (``[resource_limit_exceeded]`` from the container supervisor, ``[worker_timeout]``
+    from the heartbeat automation), else ``worker_timeout``. A RUNNING job silent for
+    ``reaper_dead_after_s`` is reaped whatever Prefect says (its automation did not fire); a
+    QUEUED one is not, since a run may wait in its pool's queue for a long time.
     """
     now = now or datetime.now(UTC)
     cfg = settings.maintenance
@@ -75,16 +89,24 @@ def reap_jobs(
             report["alive"].append(job.id)
             continue
         state = state_of(job.flow_run_id) if job.flow_run_id else None
-        final = state in {"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"}
-        if state == "Cancelled":
+        name = state.name if state is not None else None
+        dead = job.status == JobStatus.RUNNING and silent >= cfg.reaper_dead_after_s
+        if name == "Cancelled":
             ledger.mark_canceled(job.id, "reaped: the flow run was cancelled")
             report["canceled"].append(job.id)
-        elif state is None or final or silent >= cfg.reaper_dead_after_s:
+        elif state is None or name in FINAL_STATES or dead:
+            message = state.message if state is not None else None
+            code = code_from_message(message) or "worker_timeout"
             ledger.mark_failed(
                 job.id,
-                "worker_timeout",
-                f"[worker_timeout] no sign of life for {silent:.0f} s and the flow run is "
-                f"{state or 'gone'}; the worker running it died or lost its connection",
+                code,
+                f"[{code}] no sign of life for {silent:.0f} s and the flow run is "
+                f"{name or 'gone'}"
+                + (
+                    f": {message}"
+                    if message
+                    else "; the worker running it died or lost its connection"
+                ),
             )
             report["failed"].append(job.id)
         else:

@@ -53,38 +53,25 @@ LONG_DOC = "\n".join(
 
 
 @contextlib.contextmanager
-def process_worker(api_url: str, reelflow_home: Path, **env: str) -> Iterator[subprocess.Popen]:
-    """The process work pool, the video-job-process deployment and a worker polling every second."""
+def pool_worker(
+    api_url: str, pool: str, kind: str, deployment: str, *, log: Path | None = None, **env: str
+) -> Iterator[subprocess.Popen]:
+    """Work pool ``pool`` of type ``kind``, ``deployment`` from prefect.yaml, and one worker
+    polling every second (its output goes to ``log`` when given)."""
     for args in (
-        ("work-pool", "create", "reelflow-process", "--type", "process", "--overwrite"),
-        ("--no-prompt", "deploy", "--name", "video-job-process"),
+        ("work-pool", "create", pool, "--type", kind, "--overwrite"),
+        ("--no-prompt", "deploy", "--name", deployment),
     ):
         done = prefect_cli(*args, api_url=api_url)
         assert done.returncode == 0, done.stdout + done.stderr
+    out = log.open("ab") if log is not None else subprocess.DEVNULL
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "worker",
-            "start",
-            "--pool",
-            "reelflow-process",
-            "--type",
-            "process",
-            "--limit",
-            "1",
-        ],
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", kind]
+        + ["--limit", "2" if kind == "docker" else "1"],
         cwd=ROOT,
-        env={
-            **os.environ,
-            "PREFECT_API_URL": api_url,
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
-            "REELFLOW_HOME": str(reelflow_home),
-            **env,
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PREFECT_API_URL": api_url, "PREFECT_WORKER_QUERY_SECONDS": "1", **env},
+        stdout=out,
+        stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
@@ -93,6 +80,22 @@ def process_worker(api_url: str, reelflow_home: Path, **env: str) -> Iterator[su
         with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
+        if log is not None:
+            out.close()  # type: ignore[union-attr]
+
+
+@contextlib.contextmanager
+def process_worker(api_url: str, reelflow_home: Path, **env: str) -> Iterator[subprocess.Popen]:
+    """The process work pool, the video-job-process deployment and a worker polling every second."""
+    with pool_worker(
+        api_url,
+        "reelflow-process",
+        "process",
+        "video-job-process",
+        REELFLOW_HOME=str(reelflow_home),
+        **env,
+    ) as worker:
+        yield worker
 
 
 def encoder_of(job_id: str):

@@ -69,6 +69,11 @@ case "$BUILDER" in
     *)        die "REELFLOW_BUILDER must be auto, buildkit or legacy" ;;
 esac
 
+# The Docker tests refuse an image whose label differs from the checkout's digest (stale image).
+DIGEST="$(python3 "$ROOT/scripts/source_digest.py" "$ROOT")"
+BUILD_ARGS=(--label "reelflow.source-digest=$DIGEST" "${BUILD_ARGS[@]}")
+log "source digest: $DIGEST"
+
 BUILD_START=$(date +%s)
 if [ "$BUILDER" = buildkit ]; then
     log "builder: BuildKit via $DOCKER ($("$DOCKER" version --format '{{.Client.Version}}' 2>/dev/null))"

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from flows.video_job import video_job
 from infra.models import JobRequest
-from infra.presets import PRESETS
 from infra.settings import Settings, get_settings
 from infra.storage import open_store
 from tasks.common import ledger
-from tasks.encode import avc_codec_string
+from tests.delivery import assert_delivered
 from tests.documents import (
     SAMPLE_MARKDOWN,
     make_encrypted_pdf,
@@ -27,60 +22,6 @@ from tests.documents import (
 )
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media]
-
-
-def _ffprobe(path: Path) -> dict:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams", str(path)],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    return json.loads(out.stdout)
-
-
-def _last_cue_end(vtt: str) -> float:
-    h, m, s = re.findall(r"--> (\d+):(\d+):([\d.]+)", vtt)[-1]
-    return int(h) * 3600 + int(m) * 60 + float(s)
-
-
-def _assert_delivered(job_id: str, settings: Settings, tmp_path: Path) -> None:
-    store = open_store(settings)
-    prefix = f"jobs/{job_id}/"
-    manifest = json.loads(store.get_bytes(prefix + "manifest.json"))
-    # Every object in the manifest is stored with the recorded checksum, and nothing else is.
-    for obj in manifest["objects"]:
-        assert hashlib.sha256(store.get_bytes(obj["key"])).hexdigest() == obj["sha256"], obj["key"]
-    stored = set(store.list_keys(prefix))
-    assert stored == {o["key"] for o in manifest["objects"]} | {prefix + "manifest.json"}
-
-    video = tmp_path / "video.mp4"
-    video.write_bytes(store.get_bytes(prefix + "video.mp4"))
-    info = _ffprobe(video)
-    codecs = {s["codec_type"]: s["codec_name"] for s in info["streams"]}
-    assert codecs == {"video": "h264", "audio": "aac"}
-    narration = sum(manifest["slide_durations_s"])
-    assert float(info["format"]["duration"]) == pytest.approx(narration, rel=0.05)
-
-    audio = next(s for s in info["streams"] if s["codec_type"] == "audio")
-    video_stream = next(s for s in info["streams"] if s["codec_type"] == "video")
-    codecs_attr = avc_codec_string(video_stream["profile"], int(video_stream["level"]))
-    vtt = store.get_bytes(prefix + "captions.vtt").decode()
-    assert vtt.startswith("WEBVTT")
-    assert abs(_last_cue_end(vtt) - float(audio["duration"])) <= 0.5
-
-    master = store.get_bytes(prefix + "hls/master.m3u8").decode()
-    assert f'CODECS="{codecs_attr},mp4a.40.2"' in master  # what the stream really is
-    for rendition in PRESETS[manifest["preset"]].renditions:
-        uri = f"{rendition.name}/index.m3u8"
-        assert uri in master
-        assert f"RESOLUTION={rendition.width}x{rendition.height}" in master
-        variant = store.get_bytes(prefix + "hls/" + uri).decode()
-        segments = [ln for ln in variant.splitlines() if ln.endswith(".ts")]
-        assert segments and "#EXT-X-ENDLIST" in variant
-        for seg in segments:
-            assert store.exists(f"{prefix}hls/{rendition.name}/{seg}")
-    assert store.exists(prefix + "thumb.jpg")
 
 
 def _work_root_empty(settings: Settings) -> bool:
@@ -110,7 +51,7 @@ def test_document_job_delivers_playable_outputs(
     assert job.status == "SUCCEEDED" and job.stage == "upload" and job.progress == 100.0
     assert job.flow_run_id == str(state.state_details.flow_run_id)
     assert job.artifacts["video"] == f"jobs/{result.job_id}/video.mp4"
-    _assert_delivered(result.job_id, settings, tmp_path)
+    assert_delivered(result.job_id, settings, tmp_path)
     assert _work_root_empty(settings)
     _assert_artifacts(state.state_details.flow_run_id)
 

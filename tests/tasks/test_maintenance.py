@@ -21,7 +21,7 @@ from tasks.maintenance import enforce_retention, reap_jobs, sweep
 OLD = time.time() - 3 * 86400
 
 
-def _flow_run(state_name: str) -> str:
+def _flow_run(state_name: str, message: str | None = None) -> str:
     """A real flow run on the Prefect server, forced into ``state_name``."""
     from prefect import flow
     from prefect.client.orchestration import get_client
@@ -37,8 +37,11 @@ def _flow_run(state_name: str) -> str:
             "Crashed": StateType.CRASHED,
             "Running": StateType.RUNNING,
             "Cancelled": StateType.CANCELLED,
+            "Failed": StateType.FAILED,
+            "Scheduled": StateType.SCHEDULED,
         }[state_name]
-        client.set_flow_run_state(run.id, State(type=state_type, name=state_name), force=True)
+        state = State(type=state_type, name=state_name, message=message)
+        client.set_flow_run_state(run.id, state, force=True)
     return str(run.id)
 
 
@@ -75,6 +78,25 @@ def test_reaper_fails_jobs_whose_runs_died(prefect_server: str, settings: Settin
     jobs.create_job("alive", flow_run_id=cases["running"])
     jobs.mark_running("alive", "render", heartbeat_at=datetime.now(UTC))
     assert reap_jobs(jobs, settings)["alive"] == ["alive"]
+
+
+@pytest.mark.prefect
+def test_reaper_takes_the_code_from_prefects_final_state(prefect_server: str, settings: Settings):
+    """A run failed from outside the job (the container supervisor after an OOM kill) carries
+    its code in the state message; a QUEUED job whose run still waits is never reaped."""
+    jobs = ledger()
+    oom = "[resource_limit_exceeded] the job's container reached its memory limit of 64 MB"
+    jobs.create_job("oom", flow_run_id=_flow_run("Failed", oom))
+    jobs.create_job("waiting", flow_run_id=_flow_run("Scheduled"))
+    jobs.create_job("crashed", flow_run_id=_flow_run("Crashed", "exit code 137"))
+    much_later = datetime.now(UTC) + timedelta(seconds=settings.maintenance.reaper_dead_after_s + 5)
+    report = reap_jobs(jobs, settings, now=much_later)
+    assert sorted(report["failed"]) == ["crashed", "oom"]
+    assert report["alive"] == ["waiting"]
+    assert jobs.get("oom").error_code == "resource_limit_exceeded"
+    assert "64 MB" in jobs.get("oom").error_message
+    assert jobs.get("crashed").error_code == "worker_timeout"  # no code in Prefect's message
+    assert jobs.get("waiting").status == "QUEUED"
 
 
 def _old(path: Path) -> None:

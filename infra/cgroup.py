@@ -1,0 +1,85 @@
+"""Read this process's memory cgroup: its limit and how many times the kernel's OOM killer fired.
+
+Why: in a Docker work pool the kernel enforces a job's memory limit, and its OOM killer sends a
+plain SIGKILL. Only the cgroup's counter tells "killed for memory" apart from any other kill, so
+the runner (ffmpeg killed) and the container supervisor (the job process killed) read it to fail
+the job with ``resource_limit_exceeded`` instead of a bare crash.
+
+Stdlib only: the supervisor imports this module in a container that may have a few MB to spare.
+Works with cgroup v2 (``memory.events``, ``memory.max``) and v1 (``memory.oom_control``,
+``memory.limit_in_bytes``), inside a container (the cgroup is mounted at the root) or on a host.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["memory_limit_bytes", "oom_kills"]
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# v1 reports "no limit" as a huge page-aligned number; anything above 2**60 B means none.
+_UNLIMITED = 1 << 60
+
+
+def _memory_dirs(root: Path, proc_cgroup: Path) -> list[Path]:
+    """Candidate folders of this process's memory cgroup, most specific first."""
+    dirs: list[Path] = []
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        rel = path.lstrip("/")
+        if controllers == "":  # v2 unified hierarchy
+            dirs.append(root / rel)
+        elif "memory" in controllers.split(","):  # v1 memory controller
+            dirs.append(root / "memory" / rel)
+    dirs += [root, root / "memory"]  # a container's own cgroup is mounted at the root
+    return [d for d in dict.fromkeys(dirs) if d.is_dir()]
+
+
+def _read_key(path: Path, key: str) -> int | None:
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def oom_kills(
+    root: Path = CGROUP_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup")
+) -> int | None:
+    """How many processes the OOM killer has killed in this cgroup; None if it cannot tell."""
+    for folder in _memory_dirs(root, proc_cgroup):
+        for name in ("memory.events", "memory.oom_control"):
+            count = _read_key(folder / name, "oom_kill")
+            if count is not None:
+                return count
+    return None
+
+
+def memory_limit_bytes(
+    root: Path = CGROUP_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup")
+) -> int | None:
+    """This cgroup's memory limit in bytes; None when there is none or it cannot tell."""
+    for folder in _memory_dirs(root, proc_cgroup):
+        for name in ("memory.max", "memory.limit_in_bytes"):
+            try:
+                raw = (folder / name).read_text().strip()
+            except OSError:
+                continue
+            if raw == "max":
+                return None
+            try:
+                value = int(raw)
+            except ValueError:
+                continue
+            return None if value >= _UNLIMITED else value
+    return None

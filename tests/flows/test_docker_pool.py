@@ -1,0 +1,177 @@
+"""Jobs on the Docker work pool: a real Prefect server, a real prefect-docker worker, the locally
+built reelflow-worker image on the local engine, moto's S3 server and PostgreSQL on 127.0.0.1.
+
+Each test records its timings as JUnit properties (`pytest -rA` shows them); docs/PERFORMANCE.md
+has the numbers and benchmarks/docker_pool.py measures them side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from infra.control import cancel_job, submit_job
+from infra.models import JobLimits, JobRequest
+from infra.settings import Settings, get_settings
+from infra.storage import open_store
+from tasks.common import ledger
+from tasks.maintenance import reap_jobs
+from tests.delivery import assert_delivered
+from tests.docker_pool import (
+    containers_of,
+    docker_job_variables,
+    docker_worker,
+    oom_events,
+    require_image,
+    wait_final,
+)
+from tests.documents import SAMPLE_MARKDOWN
+from tests.tools import LONG_DOC, encoder_of
+
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.prefect,
+    pytest.mark.s3,
+    pytest.mark.postgres,
+    pytest.mark.media,
+    pytest.mark.timeout(300),
+]
+DEPLOYMENT = "video-job/video-job-docker"
+
+
+@pytest.fixture()
+def pool(
+    prefect_server: str,
+    s3_settings: Settings,
+    pg_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """A Docker worker, and settings shared by this test and its job containers."""
+    require_image()
+    monkeypatch.setenv("REELFLOW_LEDGER__URL", pg_url)
+    get_settings.cache_clear()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    log = tmp_path / "worker.log"
+    with docker_worker(prefect_server, log):
+        yield get_settings(), inbox, pg_url
+    print(log.read_text()[-4000:])  # noqa: T201 - shown by pytest only when the test fails
+
+
+def _submit(pool, text: str, preset: str = "tiny", **limits: int):
+    settings, inbox, pg_url = pool
+    (inbox / "doc.md").write_text(text)
+    request = JobRequest(source="/input/doc.md", preset=preset, limits=JobLimits(**limits))
+    variables = docker_job_variables(settings, pg_url, inbox)
+    return submit_job(request, DEPLOYMENT, settings, job_variables=variables)
+
+
+def _wait_state(run_id, names: set[str], timeout_s: float) -> float:
+    """Seconds until the run is in one of ``names``."""
+    from prefect.client.orchestration import get_client
+
+    start = time.monotonic()
+    with get_client(sync_client=True) as client:
+        while time.monotonic() - start < timeout_s:
+            state = client.read_flow_run(run_id).state
+            if state is not None and state.name in names:
+                return time.monotonic() - start
+            time.sleep(0.1)
+    pytest.fail(f"flow run {run_id} never reached {names}: {state}")
+
+
+def _wait_gone(run_id, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while containers_of(run_id):
+        assert time.monotonic() < deadline, f"container of {run_id} still exists"
+        time.sleep(0.25)
+
+
+def test_document_job_runs_in_a_container(pool, tmp_path: Path, record_property):
+    settings = pool[0]
+    created = time.monotonic()
+    run_id = _submit(pool, SAMPLE_MARKDOWN)
+    assert ledger().get(str(run_id)).status == "QUEUED"  # the row exists from submission
+    to_running = _wait_state(run_id, {"Running"}, 120)
+    state = wait_final(run_id, 180)
+    to_completed = time.monotonic() - created
+    assert state.is_completed(), state.message
+    job = ledger().get(str(run_id))
+    assert (job.status, job.error_code) == ("SUCCEEDED", None)
+    assert_delivered(str(run_id), settings, tmp_path)
+    _wait_gone(run_id)
+    record_property("created_to_running_s", round(to_running, 2))
+    record_property("created_to_completed_s", round(to_completed, 2))
+
+
+def test_cancel_stops_the_container_and_removes_everything(pool, record_property):
+    settings = pool[0]
+    run_id = _submit(pool, LONG_DOC, preset="hd")
+    job_id = str(run_id)
+    deadline = time.monotonic() + 120
+    while (encoder := encoder_of(job_id)) is None:  # ffmpeg in the container, seen from the host
+        assert time.monotonic() < deadline, "the job never reached its encode"
+        time.sleep(0.1)
+
+    requested = time.monotonic()
+    assert cancel_job(job_id, ledger())
+    assert ledger().get(job_id).status == "CANCELED"  # at once, before the run stops
+    state = wait_final(run_id, 90)
+    cancel_s = time.monotonic() - requested
+    assert state.name == "Cancelled", state
+    encoder.wait(timeout=10)
+    _wait_gone(run_id)
+    job = ledger().get(job_id)
+    assert (job.status, job.error_code) == ("CANCELED", "user_canceled")
+    assert open_store(settings).list_keys(f"jobs/{job_id}/") == []
+    assert not cancel_job(job_id, ledger())  # a second cancel is a no-op
+    record_property("cancel_to_cancelled_s", round(cancel_s, 2))
+
+
+def test_memory_limit_below_need_fails_with_its_code(pool, monkeypatch: pytest.MonkeyPatch):
+    """64 MB cannot hold the job process: the kernel OOM-kills it; the run is Failed with
+    ``resource_limit_exceeded`` (not a bare Crashed), and so is the ledger once reaped."""
+    started = time.time()
+    run_id = _submit(pool, SAMPLE_MARKDOWN, max_memory_mb=64)
+    state = wait_final(run_id, 180)
+    assert state.name == "Failed", state
+    assert state.message.startswith("[resource_limit_exceeded]"), state.message
+    assert "64 MB" in state.message
+    assert oom_events(run_id, started), "the engine reported no OOM kill"
+    _wait_gone(run_id)
+
+    monkeypatch.setenv("REELFLOW_MAINTENANCE__REAPER_STALE_S", "0")
+    get_settings.cache_clear()
+    assert str(run_id) in reap_jobs(ledger(), get_settings())["failed"]
+    job = ledger().get(str(run_id))
+    assert (job.status, job.error_code) == ("FAILED", "resource_limit_exceeded")
+
+
+def test_killed_worker_leaves_no_stuck_run_or_container(pool, tmp_path: Path):
+    settings = pool[0]
+    from prefect.client.orchestration import get_client
+
+    run_id = _submit(pool, SAMPLE_MARKDOWN)
+    _wait_state(run_id, {"Running"}, 120)
+    assert containers_of(run_id, all_states=False)
+    with get_client(sync_client=True) as client:
+        worker_pids = [
+            p.pid
+            for p in psutil.process_iter(["cmdline"])
+            if "reelflow-docker" in (p.info["cmdline"] or []) and "worker" in p.info["cmdline"]
+        ]
+        assert worker_pids
+        for pid in worker_pids:
+            os.kill(pid, signal.SIGKILL)
+        assert client.read_flow_run(run_id).state.name == "Running"
+    state = wait_final(run_id, 180)  # the container carries the job on without its worker
+    assert state.is_completed(), state.message
+    assert ledger().get(str(run_id)).status == "SUCCEEDED"
+    assert_delivered(str(run_id), settings, tmp_path)
+    _wait_gone(run_id)  # auto_remove: the container went with its exit
