@@ -109,3 +109,22 @@ Each stage is a task with its own timeout and retry policy. Failures carry a sta
 Operators trigger jobs from the Prefect UI, the API or a schedule. Nothing is left behind after
 a job fails or is canceled, and the ledger records what happened to every job.
 """
+
+
+def make_vector_heavy_pdf(path: Path, pages: int, shapes: int) -> Path:
+    """A PDF of drawings with a line of text per page: valid, small, and slow to probe (pypdf
+    walks every drawing operator of a page to extract its text), like engineering plans."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    pdf = canvas.Canvas(str(path), pagesize=A4, pageCompression=1)
+    for page in range(pages):
+        pdf.setFont("Helvetica-Bold", 16)
+        pdf.drawString(72, 800, f"Plan sheet {page + 1}")
+        pdf.setFont("Helvetica", 11)
+        pdf.drawString(72, 780, "Each sheet shows the site drawings that the narration describes.")
+        for i in range(shapes):
+            pdf.rect((i * 7) % 500 + 40, (i * 13) % 700 + 40, 2, 2, fill=1)
+        pdf.showPage()
+    pdf.save()
+    return path

@@ -74,6 +74,9 @@ DIGEST="$(python3 "$ROOT/scripts/source_digest.py" "$ROOT")"
 BUILD_ARGS=(--label "reelflow.source-digest=$DIGEST" "${BUILD_ARGS[@]}")
 log "source digest: $DIGEST"
 
+# The image this tag names now: once the build moves the tag, it is dangling and removed below.
+PREVIOUS="$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
+
 BUILD_START=$(date +%s)
 if [ "$BUILDER" = buildkit ]; then
     log "builder: BuildKit via $DOCKER ($("$DOCKER" version --format '{{.Client.Version}}' 2>/dev/null))"
@@ -115,5 +118,10 @@ else
 fi
 
 END=$(date +%s)
+if [ -n "$PREVIOUS" ] && [ "$PREVIOUS" != "$(docker image inspect -f '{{.Id}}' "$IMAGE")" ] \
+    && [ -z "$(docker image inspect -f '{{join .RepoTags ""}}' "$PREVIOUS" 2>/dev/null)" ]; then
+    # Still used by a container (a running job): docker refuses, and the next build retries.
+    docker image rm "$PREVIOUS" >/dev/null 2>&1 && log "removed the previous image ${PREVIOUS:7:12}" || true
+fi
 SIZE="$(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}')"
 log "built $IMAGE ($SIZE) with $BUILDER: image build $((END - BUILD_START))s, total $((END - START))s"
