@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,15 +15,11 @@ from pathlib import Path
 import pytest
 
 from infra.settings import Settings, get_settings
+from tests.llm_double import LLMDouble
+from tests.tools import free_port
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture()
@@ -100,9 +95,6 @@ def pg_url() -> Iterator[str]:
         conn.close()
 
 
-from tests.llm_double import LLMDouble  # noqa: E402 - appended with the LLM fixtures
-
-
 @pytest.fixture()
 def llm_double() -> Iterator[LLMDouble]:
     """An OpenAI-compatible server on 127.0.0.1 (tests/llm_double.py); answers a good script."""
@@ -127,3 +119,23 @@ def llm_settings(
     monkeypatch.setenv("REELFLOW_SCRIPT__LLM_API_KEY", LLM_TEST_KEY)
     get_settings.cache_clear()
     return get_settings()
+
+
+def _delete_automations() -> None:
+    from prefect.client.orchestration import get_client
+
+    from infra.bootstrap import HEARTBEAT_AUTOMATION, PENDING_AUTOMATION
+
+    with get_client(sync_client=True) as client:
+        for name in (HEARTBEAT_AUTOMATION, PENDING_AUTOMATION):
+            for automation in client.read_automations_by_name(name):
+                client.delete_automation(automation.id)
+
+
+@pytest.fixture()
+def clean_automations(prefect_server: str) -> Iterator[None]:
+    """No reelflow automation before or after the test: with a tiny heartbeat window they would
+    crash the flow runs of the tests that share the session's server."""
+    _delete_automations()
+    yield
+    _delete_automations()

@@ -1,5 +1,10 @@
-"""SIGKILL the process running a job mid-encode: no orphan, the run ends Crashed, the reaper makes
-the ledger FAILED ``worker_timeout``, and the sweeper removes what the dead job left."""
+"""SIGKILL mid-encode: no orphan, the run ends Crashed, the ledger FAILED ``worker_timeout``, and
+the sweeper removes what the dead job left.
+
+Two cases: the job process alone dies (its worker reports Crashed), and the whole host dies (the
+worker with it: nobody reports, and the heartbeat automation from ``reelflow bootstrap`` crashes
+the run once three 30 s heartbeats are missing, Prefect's floor being 30 s).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from infra.bootstrap import bootstrap
 from infra.settings import Settings, get_settings
 from infra.storage import open_store
 from tasks.common import ledger
@@ -70,3 +76,57 @@ def test_killed_job_process_is_reaped_and_swept(
         for p in psutil.process_iter(["name"])
         if p.info["name"] == "ffmpeg" and any(job_id in a for a in (p.cmdline() or []))
     ]
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+@pytest.mark.timeout(300)
+def test_host_loss_is_detected_by_the_heartbeat_automation(
+    clean_automations: None,
+    prefect_server: str,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    record_property,
+):
+    """Worker and job SIGKILLed together: Crashed by the automation and FAILED in the ledger
+    within 2 minutes, then swept."""
+    from prefect.client.orchestration import get_client
+
+    bootstrap(settings, heartbeat_s=30)  # the production automations, 30 s heartbeats
+    monkeypatch.setenv("REELFLOW_MAINTENANCE__REAPER_STALE_S", "5")
+    monkeypatch.setenv("REELFLOW_MAINTENANCE__SWEEP_GRACE_S", "0")
+    get_settings.cache_clear()
+
+    with process_worker(prefect_server, settings.home, REELFLOW_LEDGER__HEARTBEAT_S="1") as worker:
+        run_id, encoder = start_long_job(tmp_path / "long.md")
+        job_id = str(run_id)
+        doomed = _descendants(worker.pid)
+        killed = time.monotonic()
+        for proc in doomed:  # the host is gone: nothing of it runs a finally or reports
+            proc.kill()
+        psutil.wait_procs(doomed, timeout=5)
+        encoder.wait(timeout=5)
+
+    with get_client(sync_client=True) as client:
+        while time.monotonic() - killed < 120:
+            state = client.read_flow_run(run_id).state
+            reap_jobs(ledger(), get_settings())  # the scheduled reaper, run here
+            if state is not None and state.is_final() and ledger().get(job_id).status != "RUNNING":
+                break
+            time.sleep(1)
+    settled = time.monotonic() - killed
+    record_property("kill_to_crashed_and_failed_s", round(settled, 1))
+    assert state is not None and state.name == "Crashed", state
+    assert "[worker_timeout] flow run heartbeats stopped" in (state.message or "")
+    job = ledger().get(job_id)
+    assert (job.status, job.error_code) == ("FAILED", "worker_timeout")
+    assert settled < 120, f"settled {settled:.0f} s after the kill"
+
+    report = sweep(ledger(), open_store(get_settings()), get_settings(), execute=True)
+    assert job_id in report["work_dirs"]
+    assert not (get_settings().work_dir_root / job_id).exists()
+    assert open_store(get_settings()).list_keys(f"jobs/{job_id}/") == []

@@ -7,7 +7,6 @@ flow runs of the tests that share the session's server.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -28,22 +27,6 @@ from infra.storage import S3Store, open_store
 pytestmark = pytest.mark.prefect
 
 AUTOMATIONS = (HEARTBEAT_AUTOMATION, PENDING_AUTOMATION)
-
-
-def _delete_automations() -> None:
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        for name in AUTOMATIONS:
-            for automation in client.read_automations_by_name(name):
-                client.delete_automation(automation.id)
-
-
-@pytest.fixture()
-def clean_automations(prefect_server: str) -> Iterator[None]:
-    _delete_automations()
-    yield
-    _delete_automations()
 
 
 @pytest.mark.s3
