@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -114,7 +115,10 @@ def main() -> int:
             for pool, (deployment, inbox_path, variables) in pools.items():
                 request = JobRequest(source=f"{inbox_path}/long.md", preset="hd")
                 run_id = submit_job(request, deployment, settings, job_variables=variables)
+                deadline = time.monotonic() + 180
                 while encoder_of(str(run_id)) is None:
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"{pool}: the hd job never reached its encode")
                     time.sleep(0.05)
                 start = time.monotonic()
                 cancel_job(str(run_id), ledger())
@@ -126,6 +130,7 @@ def main() -> int:
         ledger().dispose()
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         admin.close()
+        shutil.rmtree(home, ignore_errors=True)
 
     def med(pool: str, key: str) -> float:
         return statistics.median(times[pool][key])

@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from infra.cgroup import oom_report
+from infra.control import fail_flow_run
 from infra.errors import code_from_message
-from tasks.cleanup import discard_uncommitted
+from tasks.cleanup import discard_after_cancel, discard_uncommitted
 from tasks.common import job_id_for, ledger, remove_work_dir
 
 __all__ = ["on_cancelled", "on_completed", "on_crashed", "on_failed"]
@@ -52,10 +54,19 @@ def on_failed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
 
 
 def on_crashed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
+    """A crash in a job container that hit its memory limit is ``resource_limit_exceeded``
+    (Prefect's executor survives the OOM kill of its engine and runs this hook in the same
+    container); any other crash is ``worker_timeout``."""
     job_id = _job_id(flow_run)
-    message = f"[worker_timeout] the worker running the job crashed: {state.message or ''}"
+    oom = oom_report()
+    if oom is not None:
+        code, message = "resource_limit_exceeded", oom
+        _guarded("prefect state", fail_flow_run, flow_run.id, message)
+    else:
+        code = "worker_timeout"
+        message = f"[worker_timeout] the worker running the job crashed: {state.message or ''}"
     _guarded("ledger row", _ensure_row, job_id, flow_run)
-    _guarded("ledger", lambda: ledger().mark_failed(job_id, "worker_timeout", message))
+    _guarded("ledger", lambda: ledger().mark_failed(job_id, code, message))
     _guarded("objects", discard_uncommitted, job_id)
     _guarded("work dir", remove_work_dir, job_id)
 
@@ -64,7 +75,7 @@ def on_cancelled(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
     job_id = _job_id(flow_run)
     _guarded("ledger row", _ensure_row, job_id, flow_run)
     _guarded("ledger", lambda: ledger().mark_canceled(job_id))
-    _guarded("objects", discard_uncommitted, job_id)
+    _guarded("objects", discard_after_cancel, job_id)
     _guarded("work dir", remove_work_dir, job_id)
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["memory_limit_bytes", "oom_kills"]
+__all__ = ["memory_limit_bytes", "oom_kills", "oom_message", "oom_report"]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+MB = 1024 * 1024
 # v1 reports "no limit" as a huge page-aligned number; anything above 2**60 B means none.
 _UNLIMITED = 1 << 60
 
@@ -83,3 +84,29 @@ def memory_limit_bytes(
                 continue
             return None if value >= _UNLIMITED else value
     return None
+
+
+def oom_message(limit_bytes: int | None, kills: int) -> str:
+    """What a user reads when the kernel enforced a job's memory limit."""
+    limit = f"{limit_bytes / MB:.0f} MB" if limit_bytes else "its memory limit"
+    return (
+        f"[resource_limit_exceeded] the job's container reached its memory limit of {limit}: "
+        f"the kernel's OOM killer stopped the job ({kills} kill(s) in the container). Raise the "
+        "job's max_memory_mb (Prefect's executor and engine alone need about 250 MB) or use a "
+        "smaller preset."
+    )
+
+
+def oom_report(
+    root: Path = CGROUP_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup")
+) -> str | None:
+    """:func:`oom_message` when this process's cgroup has a memory limit and has seen OOM kills.
+
+    Only a memory-limited cgroup counts (a job container): a host's unlimited cgroup mixes every
+    job's kills and says nothing about this one.
+    """
+    limit = memory_limit_bytes(root, proc_cgroup)
+    kills = oom_kills(root, proc_cgroup)
+    if limit is None or not kills:
+        return None
+    return oom_message(limit, kills)

@@ -9,6 +9,7 @@ stop the run; the cancellation hook removes the work directory and any uploaded 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +19,9 @@ from infra.limits import docker_job_variables, effective_limits
 from infra.models import JobRequest
 from infra.settings import Settings
 
-__all__ = ["cancel_job", "submit_job"]
+__all__ = ["cancel_job", "fail_flow_run", "submit_job"]
+
+log = logging.getLogger("reelflow.control")
 
 
 def submit_job(
@@ -58,14 +61,16 @@ def submit_job(
         timeout=0,
     )
     run_id: UUID = run.id  # type: ignore[union-attr]
-    ledger = ledger or ledger_from(settings.ledger)
-    ledger.create_job(
-        request.job_id or str(run_id),
-        flow_run_id=str(run_id),
-        source=request.source,
-        kind=request.kind,
-        preset=request.preset,
-    )
+    try:
+        (ledger or ledger_from(settings.ledger)).create_job(
+            request.job_id or str(run_id),
+            flow_run_id=str(run_id),
+            source=request.source,
+            kind=request.kind,
+            preset=request.preset,
+        )
+    except Exception:  # the run is queued already: never make a caller submit it twice
+        log.exception("flow run %s is queued, but its ledger row could not be written", run_id)
     return run_id
 
 
@@ -90,3 +95,12 @@ def cancel_job(job_id: str, ledger: JobLedger) -> bool:
                     run.id, Cancelling(message=f"[user_canceled] job {job_id} canceled")
                 )
     return changed
+
+
+def fail_flow_run(flow_run_id: UUID | str, message: str) -> None:
+    """Set a (Crashed) flow run Failed with ``message``, so Prefect shows the job's error code."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Failed
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(UUID(str(flow_run_id)), Failed(message=message), force=True)

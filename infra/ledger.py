@@ -32,7 +32,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from infra.settings import LedgerSettings
@@ -198,7 +198,13 @@ class JobLedger:
             session.add(job)
             return job
 
-        return self._write(op)
+        try:
+            return self._write(op)
+        except IntegrityError:  # a concurrent insert (submit vs probe) won: the row exists
+            existing = self.get(job_id)
+            if existing is None:
+                raise
+            return existing
 
     def _transition(self, job_id: str, values: dict[str, Any]) -> bool:
         values = {**values, "updated_at": _now()}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from typing import Any
 
 import httpx
@@ -39,6 +40,7 @@ __all__ = ["build_messages", "parse_slides", "request_slides"]
 log = logging.getLogger("reelflow.llm")
 
 BODY_QUOTE_CHARS = 200
+MAX_ANSWER_BYTES = 4 * 1024 * 1024  # a slides JSON is a few KB; more is a runaway answer
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
@@ -78,29 +80,52 @@ def request_slides(doc: DocumentInput, language: str, cfg: ScriptSettings) -> li
     }
     url = cfg.llm_base_url.rstrip("/") + "/chat/completions"
     log.info("asking %s (model %s) for a script", url, cfg.llm_model)
+    too_slow = LLMUnavailable(
+        f"the LLM provider at {url} did not answer within {cfg.llm_timeout_s:g} s "
+        "(REELFLOW_SCRIPT__LLM_TIMEOUT_S)"
+    )
+    deadline = time.monotonic() + cfg.llm_timeout_s
     try:
-        with httpx.Client(timeout=cfg.llm_timeout_s) as client:
-            response = client.post(url, json=payload, headers={"Authorization": f"Bearer {key}"})
-            response.raise_for_status()
-    except httpx.HTTPStatusError as exc:
-        raise _status_error(exc.response, url, key) from exc
+        with (
+            httpx.Client(timeout=cfg.llm_timeout_s) as client,
+            client.stream(
+                "POST", url, json=payload, headers={"Authorization": f"Bearer {key}"}
+            ) as response,
+        ):
+            # httpx's timeout is per read: a trickling answer must still end by the deadline,
+            # and a runaway one must not fill the memory.
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if time.monotonic() > deadline:
+                    raise too_slow
+                if len(body) > MAX_ANSWER_BYTES:
+                    raise LLMUnavailable(
+                        f"the LLM provider at {url} sent more than {MAX_ANSWER_BYTES} bytes"
+                    )
+            text = body.decode(response.encoding or "utf-8", errors="replace")
+            if response.is_error or response.is_redirect:
+                raise _status_error(response.status_code, response.headers, text, url, key)
     except httpx.TimeoutException as exc:
-        raise LLMUnavailable(
-            f"the LLM provider at {url} did not answer within {cfg.llm_timeout_s:g} s "
-            "(REELFLOW_SCRIPT__LLM_TIMEOUT_S)"
+        raise too_slow from exc
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise ConfigError(
+            f"the LLM base URL {cfg.llm_base_url!r} is not a usable http(s) URL ({exc}); "
+            "check REELFLOW_SCRIPT__LLM_BASE_URL"
         ) from exc
     except httpx.TransportError as exc:
         raise LLMUnavailable(f"cannot reach the LLM provider at {url}: {exc}") from exc
-    return parse_slides(response.text, cfg)
+    return parse_slides(text, cfg)
 
 
-def _status_error(response: httpx.Response, url: str, key: str) -> ReelflowError:
+def _status_error(
+    status: int, headers: httpx.Headers, text: str, url: str, key: str
+) -> ReelflowError:
     """The error an answer with a failure (or redirect) status stands for."""
-    status = response.status_code
-    body = (response.text.replace(key, "***") if key else response.text)[:BODY_QUOTE_CHARS]
+    body = (text.replace(key, "***") if key else text)[:BODY_QUOTE_CHARS]
     said = f"HTTP {status} from {url}: {body!r}"
     if status == 429:
-        wait = response.headers.get("Retry-After")
+        wait = headers.get("Retry-After")
         hint = f"; Retry-After: {wait}" if wait else ""
         return LLMRateLimited(f"the LLM provider is rate limiting ({said}){hint}")
     if status >= 500 or status == 408:
@@ -109,7 +134,7 @@ def _status_error(response: httpx.Response, url: str, key: str) -> ReelflowError
         return ConfigError(
             f"the LLM provider refused the API key ({said}); check REELFLOW_SCRIPT__LLM_API_KEY"
         )
-    if status == 413 or "context_length" in response.text:
+    if status == 413 or "context_length" in text:
         return ScriptInvalid(
             f"the document is too long for the model ({said}); shorten it or lower "
             "REELFLOW_INPUT__MAX_TEXT_CHARS"

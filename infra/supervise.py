@@ -4,7 +4,7 @@ Why: in a Docker work pool the kernel enforces the job's memory limit. When the 
 too big, the OOM killer SIGKILLs it: no ``finally``, no state hook runs, and Prefect's worker
 only sees exit code 137 and marks the run Crashed with no code. This supervisor is the image's
 entrypoint (under tini): it runs the command as its child, forwards signals to it, and when the
-child dies of SIGKILL while the cgroup's OOM counter rose, it sets the flow run Failed with
+cgroup's OOM counter rose while the child ran, it sets the flow run Failed with
 ``[resource_limit_exceeded]`` and the limit, through Prefect's REST API. The ledger follows from
 that state (the reaper copies the code). It exits with the child's status either way.
 
@@ -28,13 +28,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 
-from infra.cgroup import memory_limit_bytes, oom_kills
+from infra.cgroup import memory_limit_bytes, oom_kills, oom_message
 
-__all__ = ["main", "oom_message", "report_oom", "supervise"]
+__all__ = ["main", "report_oom", "supervise"]
 
 log = logging.getLogger("reelflow.supervise")
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1)
-MB = 1024 * 1024
 
 
 def _raise_oom_score() -> None:  # runs in the child between fork and exec
@@ -43,15 +42,6 @@ def _raise_oom_score() -> None:  # runs in the child between fork and exec
             fh.write("1000")
     except OSError:
         pass
-
-
-def oom_message(limit_bytes: int | None, kills: int) -> str:
-    limit = f"{limit_bytes / MB:.0f} MB" if limit_bytes else "its memory limit"
-    return (
-        f"[resource_limit_exceeded] the job's container reached its memory limit of {limit}: "
-        f"the kernel's OOM killer stopped the job ({kills} kill(s) in the container). Raise the "
-        "job's max_memory_mb (the job process alone needs about 150 MB) or use a smaller preset."
-    )
 
 
 def _request(url: str, body: Mapping[str, object], env: Mapping[str, str]) -> dict[str, object]:
@@ -85,22 +75,33 @@ def report_oom(env: Mapping[str, str], message: str, attempts: int = 3) -> bool:
 
 
 def supervise(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
-    """Run ``argv``; report an OOM kill of it; return its exit status the shell way."""
+    """Run ``argv``; report an OOM kill in its container; return its exit status the shell way.
+
+    The counter decides, not the exit status: Prefect's executor survives an OOM kill of its
+    engine child, marks the run Crashed and exits 0 (the crash hook then records the code); only
+    when the executor itself is killed is nobody else left to tell. A report on a run that is
+    already final is refused by Prefect and changes nothing.
+    """
     env = os.environ if env is None else env
     before = oom_kills()
-    child = subprocess.Popen(list(argv), preexec_fn=_raise_oom_score)  # noqa: PLW1509
+    child: subprocess.Popen[bytes] | None = None
+    pending: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
-        if child.poll() is None:
+        if child is None:
+            pending.append(signum)  # arrived before the child existed: delivered once it does
+        elif child.poll() is None:
             child.send_signal(signum)
 
     for signum in FORWARDED:
         signal.signal(signum, forward)
+    child = subprocess.Popen(list(argv), preexec_fn=_raise_oom_score)  # noqa: PLW1509
+    for early in pending:
+        child.send_signal(early)
     returncode = child.wait()
     after = oom_kills()
-    if returncode == -signal.SIGKILL and before is not None and after is not None:
-        if after > before:
-            report_oom(env, oom_message(memory_limit_bytes(), after - before))
+    if before is not None and after is not None and after > before:
+        report_oom(env, oom_message(memory_limit_bytes(), after - before))
     return 128 - returncode if returncode < 0 else returncode
 
 

@@ -23,7 +23,13 @@ def source_digest(root: Path = ROOT) -> str:
         base = root / name
         files = sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else [base]
         for path in files:
-            if not path.exists() or SKIP_PARTS & set(path.parts) or path.suffix == ".pyc":
+            if (
+                not path.exists()
+                or SKIP_PARTS & set(path.parts)
+                or path.suffix == ".pyc"
+                or path.name == ".env"
+                or path.name.startswith(".env.")
+            ):  # what the image build ignores (Dockerfile.dockerignore), secrets included
                 continue
             digest.update(path.relative_to(root).as_posix().encode() + b"\0")
             digest.update(hashlib.sha256(path.read_bytes()).digest())

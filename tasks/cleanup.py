@@ -7,6 +7,7 @@ so the flow's ``finally`` and the state hooks (possibly in a fresh process) can 
 from __future__ import annotations
 
 import logging
+import time
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -15,12 +16,15 @@ from infra.errors import ReelflowError
 from infra.logs import job_context
 from infra.settings import get_settings
 from infra.storage import open_store
-from tasks.common import job_prefix, remove_work_dir
+from tasks.common import job_prefix, ledger, remove_work_dir
 from tasks.upload import MANIFEST
 
-__all__ = ["cleanup_stage", "discard_uncommitted"]
+__all__ = ["UPLOAD_SETTLE_S", "cleanup_stage", "discard_after_cancel", "discard_uncommitted"]
 
 log = logging.getLogger("reelflow.cleanup")
+# A PUT the killed job had fully sent can still land after the first delete (it was on the wire);
+# a second pass this much later removes it. The sweeper removes anything later still.
+UPLOAD_SETTLE_S = 2.0
 
 
 def discard_uncommitted(job_id: str) -> int:
@@ -38,6 +42,16 @@ def discard_uncommitted(job_id: str) -> int:
         if removed:
             log.info("removed %d uncommitted objects", removed)
         return removed
+
+
+def discard_after_cancel(job_id: str) -> int:
+    """Delete a canceled job's uncommitted objects, twice when it was canceled mid-upload."""
+    removed = discard_uncommitted(job_id)
+    job = ledger().get(job_id)
+    if job is not None and job.stage == "upload":
+        time.sleep(UPLOAD_SETTLE_S)
+        removed += discard_uncommitted(job_id)
+    return removed
 
 
 @task(name="cleanup", cache_policy=NO_CACHE)

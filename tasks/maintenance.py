@@ -48,6 +48,8 @@ class RunState(NamedTuple):
 
 
 FINAL_STATES = {"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"}
+# A run in one of these may wait in its pool's queue for a long time: not dead.
+WAITING_STATES = {"Scheduled", "Late", "AwaitingRetry", "AwaitingConcurrencySlot"}
 
 
 def flow_run_state(flow_run_id: str) -> RunState | None:
@@ -73,12 +75,12 @@ def reap_jobs(
 ) -> Report:
     """Make the ledger right about jobs whose runs ended without telling it.
 
-    A non-terminal job silent for ``reaper_stale_s`` is reaped when its flow run is gone or final:
+    A job not yet terminal, silent for ``reaper_stale_s``, is reaped when its run is gone or final:
     Cancelled becomes CANCELED; Failed/Crashed become FAILED with the code in Prefect's state
     message (``[resource_limit_exceeded]`` from the container supervisor, ``[worker_timeout]``
-    from the heartbeat automation), else ``worker_timeout``. A RUNNING job silent for
-    ``reaper_dead_after_s`` is reaped whatever Prefect says (its automation did not fire); a
-    QUEUED one is not, since a run may wait in its pool's queue for a long time.
+    from the heartbeat automation), else ``worker_timeout``. A job silent for
+    ``reaper_dead_after_s`` is reaped whatever Prefect says (its automation did not fire), except
+    a QUEUED job whose run is still scheduled: it may wait in its pool's queue for a long time.
     """
     now = now or datetime.now(UTC)
     cfg = settings.maintenance
@@ -90,7 +92,8 @@ def reap_jobs(
             continue
         state = state_of(job.flow_run_id) if job.flow_run_id else None
         name = state.name if state is not None else None
-        dead = job.status == JobStatus.RUNNING and silent >= cfg.reaper_dead_after_s
+        waiting = job.status == JobStatus.QUEUED and name in WAITING_STATES
+        dead = not waiting and silent >= cfg.reaper_dead_after_s
         if name == "Cancelled":
             ledger.mark_canceled(job.id, "reaped: the flow run was cancelled")
             report["canceled"].append(job.id)

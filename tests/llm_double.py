@@ -40,6 +40,7 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    trickle_s: float = 0.0  # pause between body bytes (a provider that streams very slowly)
 
 
 @dataclass
@@ -162,7 +163,17 @@ def _handler_for(double: LLMDouble) -> type[BaseHTTPRequestHandler]:
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            if not reply.trickle_s:
+                self.wfile.write(data)
+                return
+            for i in range(len(data)):
+                if double._stopping.wait(reply.trickle_s):
+                    return
+                try:
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                except OSError:  # the client gave up
+                    return
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002
             pass  # keep test output clean

@@ -1,12 +1,15 @@
-"""A slow network link for tests: a TCP relay on 127.0.0.1 that caps upstream bandwidth.
+"""A slow network link for tests: a TCP relay on 127.0.0.1 with latency towards the server.
 
 Put it between a job and moto's S3 server to make uploads take seconds instead of milliseconds:
-the real S3 protocol and the real server, only a slower wire (what a congested uplink does).
+the real S3 protocol and the real server, only a long wire (every request waits ``latency_s``
+before the server sees it, as over a distant uplink). Bandwidth is not capped, so what a client
+has sent reaches the server within ``latency_s`` even after the client died.
 """
 
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import threading
 import time
@@ -17,12 +20,12 @@ CHUNK = 16 * 1024
 
 
 class SlowLink:
-    """Relay ``127.0.0.1:<port>`` to ``upstream`` ("host:port"), client→server at ``rate`` B/s."""
+    """Relay ``127.0.0.1:<port>`` to ``upstream`` ("host:port"), client→server ``latency_s``."""
 
-    def __init__(self, upstream: str, rate_bytes_s: int) -> None:
+    def __init__(self, upstream: str, latency_s: float) -> None:
         host, port = upstream.rsplit(":", 1)
         self.upstream = (host, int(port))
-        self.rate = rate_bytes_s
+        self.latency_s = latency_s
         self.bytes_up = 0
         self._stop = threading.Event()
         self._socks: list[socket.socket] = []
@@ -51,27 +54,50 @@ class SlowLink:
             except OSError:
                 client.close()
                 continue
+            server.settimeout(None)  # an idle direction must not time out
             self._track(client)
             self._track(server)
             threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, throttle: bool) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, delayed: bool) -> None:
+        """Copy ``src`` to ``dst``; when ``delayed``, each chunk leaves ``latency_s`` after it
+        arrived (a delay line: a sender thread, so throughput is not limited)."""
+        line: queue.Queue[tuple[float, bytes]] = queue.Queue()
+        if delayed:
+            threading.Thread(target=self._send_later, args=(line, dst), daemon=True).start()
         try:
             while not self._stop.is_set():
                 data = src.recv(CHUNK)
+                if not delayed:
+                    if not data:
+                        break
+                    dst.sendall(data)
+                    continue
+                line.put((time.monotonic() + self.latency_s, data))
+                if not data:
+                    return  # the sender shuts dst down after the last chunk
+                self.bytes_up += len(data)
+        except OSError:
+            if delayed:
+                line.put((0.0, b""))
+                return
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def _send_later(self, line: queue.Queue[tuple[float, bytes]], dst: socket.socket) -> None:
+        try:
+            while True:
+                due, data = line.get()
                 if not data:
                     break
-                if throttle:
-                    self.bytes_up += len(data)
-                    if self._stop.wait(len(data) / self.rate):
-                        break
+                if self._stop.wait(max(0.0, due - time.monotonic())):
+                    return
                 dst.sendall(data)
         except OSError:
             pass
-        finally:
-            with contextlib.suppress(OSError):
-                dst.shutdown(socket.SHUT_WR)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
 
     def wait_for_upload(self, count: int, timeout_s: float = 60) -> bool:
         """True once at least ``count`` bytes went upstream."""

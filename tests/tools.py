@@ -142,3 +142,15 @@ def start_long_job(source: Path):
             return run.id, encoder
         time.sleep(0.05)
     raise AssertionError("the job never reached its encode")
+
+
+def stage_run_count(flow_run_id: object, stage: str) -> int:
+    """How often a flow run's ``stage`` task ran (first try plus retries), says Prefect."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+    return sum(r.run_count for r in runs if r.name.startswith(stage))

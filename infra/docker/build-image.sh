@@ -101,6 +101,7 @@ else
     (cd "$ROOT" && tar -c \
         --exclude='__pycache__' --exclude='*.py[cod]' --exclude='.pytest_cache' \
         --exclude='.mypy_cache' --exclude='.ruff_cache' --exclude='infra/docker' \
+        --exclude='.env' --exclude='.env.*' \
         pyproject.toml $(ls -d README* prefect.yaml 2>/dev/null) flows tasks infra) | tar -x -C "$STAGE"
     if [ -n "$CA_BUNDLE" ]; then cp "$CA_BUNDLE" "$STAGE/.extra_ca"; else : >"$STAGE/.extra_ca"; fi
     sed -e 's#^RUN --mount=type=secret,id=extra_ca \\$#RUN \\#' \

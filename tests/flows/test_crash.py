@@ -65,10 +65,12 @@ def test_killed_job_process_is_reaped_and_swept(
     assert (job.status, job.error_code) == ("FAILED", "worker_timeout")
     assert time.monotonic() - killed < 120
 
+    # The job process died without its finally; Prefect's runner in the worker may have run the
+    # crash hook (a fresh process) meanwhile. Either way the sweeper leaves nothing behind.
     work = get_settings().work_dir_root / job_id
-    assert work.exists()  # nobody cleaned up: the job process died without its finally
+    left = work.exists()
     report = sweep(ledger(), open_store(get_settings()), get_settings(), execute=True)
-    assert job_id in report["work_dirs"]
+    assert (job_id in report["work_dirs"]) == left
     assert not work.exists()
     assert open_store(get_settings()).list_keys(f"jobs/{job_id}/") == []
     assert not [

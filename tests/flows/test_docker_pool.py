@@ -12,7 +12,6 @@ import signal
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from infra.control import cancel_job, submit_job
@@ -42,6 +41,8 @@ pytestmark = [
     pytest.mark.timeout(300),
 ]
 DEPLOYMENT = "video-job/video-job-docker"
+# Prefect's executor and engine fit in it (about 250 MB), a 20-slide hd encode does not.
+OOM_MID_RENDER_MB = 400
 
 
 @pytest.fixture()
@@ -59,13 +60,13 @@ def pool(
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     log = tmp_path / "worker.log"
-    with docker_worker(prefect_server, log):
-        yield get_settings(), inbox, pg_url
+    with docker_worker(prefect_server, log) as worker:
+        yield get_settings(), inbox, pg_url, worker
     print(log.read_text()[-4000:])  # noqa: T201 - shown by pytest only when the test fails
 
 
 def _submit(pool, text: str, preset: str = "tiny", **limits: int):
-    settings, inbox, pg_url = pool
+    settings, inbox, pg_url, _ = pool
     (inbox / "doc.md").write_text(text)
     request = JobRequest(source="/input/doc.md", preset=preset, limits=JobLimits(**limits))
     variables = docker_job_variables(settings, pg_url, inbox)
@@ -154,24 +155,42 @@ def test_memory_limit_below_need_fails_with_its_code(pool, monkeypatch: pytest.M
 
 
 def test_killed_worker_leaves_no_stuck_run_or_container(pool, tmp_path: Path):
-    settings = pool[0]
+    settings, worker = pool[0], pool[3]
     from prefect.client.orchestration import get_client
 
     run_id = _submit(pool, SAMPLE_MARKDOWN)
     _wait_state(run_id, {"Running"}, 120)
     assert containers_of(run_id, all_states=False)
+    os.killpg(worker.pid, signal.SIGKILL)  # this test's worker only (its own session)
+    worker.wait(timeout=10)
     with get_client(sync_client=True) as client:
-        worker_pids = [
-            p.pid
-            for p in psutil.process_iter(["cmdline"])
-            if "reelflow-docker" in (p.info["cmdline"] or []) and "worker" in p.info["cmdline"]
-        ]
-        assert worker_pids
-        for pid in worker_pids:
-            os.kill(pid, signal.SIGKILL)
         assert client.read_flow_run(run_id).state.name == "Running"
     state = wait_final(run_id, 180)  # the container carries the job on without its worker
     assert state.is_completed(), state.message
     assert ledger().get(str(run_id)).status == "SUCCEEDED"
     assert_delivered(str(run_id), settings, tmp_path)
     _wait_gone(run_id)  # auto_remove: the container went with its exit
+
+
+def test_oom_during_render_fails_with_its_code(
+    pool, monkeypatch: pytest.MonkeyPatch, record_property
+):
+    """The executor and engine fit, the hd encode does not: whichever process the kernel kills,
+    the run ends Failed ``resource_limit_exceeded`` and so does the ledger."""
+    started = time.time()
+    run_id = _submit(pool, LONG_DOC, preset="hd", max_memory_mb=OOM_MID_RENDER_MB)
+    state = wait_final(run_id, 180)
+    job = ledger().get(str(run_id))
+    if job.status != "FAILED":  # the executor itself died: the supervisor told Prefect
+        monkeypatch.setenv("REELFLOW_MAINTENANCE__REAPER_STALE_S", "0")
+        get_settings.cache_clear()
+        reap_jobs(ledger(), get_settings())
+        job = ledger().get(str(run_id))
+    assert oom_events(run_id, started), "the engine reported no OOM kill"
+    assert state.name == "Failed", state
+    assert "[resource_limit_exceeded]" in state.message, state.message
+    assert job.stage == "render"
+    assert (job.status, job.error_code) == ("FAILED", "resource_limit_exceeded")
+    record_property("oom_message", job.error_message)
+    assert open_store(pool[0]).list_keys(f"jobs/{run_id}/") == []
+    _wait_gone(run_id)

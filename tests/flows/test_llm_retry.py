@@ -17,6 +17,7 @@ from infra.storage import open_store
 from tasks.common import ledger
 from tests.documents import SAMPLE_MARKDOWN
 from tests.llm_double import GOOD_SLIDES, LLMDouble, Reply
+from tests.tools import stage_run_count
 
 pytestmark = pytest.mark.prefect
 
@@ -39,18 +40,6 @@ def _run_job(tmp_path: Path):
     return video_job(JobRequest(source=str(source), preset="tiny"), return_state=True)
 
 
-def _script_runs(flow_run_id) -> int:
-    """How often the flow run's script task ran (first try plus retries), says Prefect."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
-    return sum(r.run_count for r in runs if r.name.startswith("script"))
-
-
 @pytest.mark.media
 def test_rate_limited_once_then_the_job_succeeds(
     prefect_server: str, fast_retries: Settings, llm_double: LLMDouble, tmp_path: Path
@@ -59,7 +48,7 @@ def test_rate_limited_once_then_the_job_succeeds(
     state = _run_job(tmp_path)
     assert state.is_completed(), state.message
     assert llm_double.calls == 2
-    assert _script_runs(state.state_details.flow_run_id) == 2
+    assert stage_run_count(state.state_details.flow_run_id, "script") == 2
     job_id = state.result().job_id
     assert ledger().get(job_id).status == "SUCCEEDED"
     delivered = json.loads(open_store(fast_retries).get_bytes(f"jobs/{job_id}/script.json"))
@@ -87,7 +76,7 @@ def test_llm_failure_fails_the_job_with_its_code(
     state = _run_job(tmp_path)
     assert state.is_failed() and f"[{code}]" in state.message
     assert llm_double.calls == calls
-    assert _script_runs(state.state_details.flow_run_id) == calls
+    assert stage_run_count(state.state_details.flow_run_id, "script") == calls
     job = ledger().list_jobs()[0]
     assert (job.status, job.error_code, job.stage) == ("FAILED", code, "script")
     assert open_store(fast_retries).list_keys("jobs/") == []

@@ -17,6 +17,7 @@ from infra.storage import open_store
 from tasks.common import ledger
 from tests.conftest import free_port
 from tests.documents import SAMPLE_MARKDOWN
+from tests.tools import stage_run_count
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media, pytest.mark.s3]
 
@@ -80,17 +81,6 @@ def _stop_when(s3: FlakyS3, stage: str, restart_after_s: float | None) -> thread
     return thread
 
 
-def _upload_runs(flow_run_id) -> int:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
-    return next(r.run_count for r in runs if r.name.startswith("upload"))
-
-
 def _doc(tmp_path: Path) -> str:
     source = tmp_path / "doc.md"
     source.write_text(SAMPLE_MARKDOWN)
@@ -105,7 +95,7 @@ def test_short_outage_is_retried_and_the_job_succeeds(
     state = video_job(JobRequest(source=_doc(tmp_path), preset="tiny"), return_state=True)
     watcher.join(10)
     assert state.is_completed(), state.message
-    assert _upload_runs(state.state_details.flow_run_id) == 2  # one retry
+    assert stage_run_count(state.state_details.flow_run_id, "upload") == 2  # one retry
     job_id = state.result().job_id
     assert ledger().get(job_id).status == "SUCCEEDED"
     assert open_store(get_settings()).exists(f"jobs/{job_id}/manifest.json")
@@ -123,7 +113,9 @@ def test_long_outage_fails_storage_unavailable_with_nothing_committed(
     assert state.is_failed() and "[storage_unavailable]" in state.message
     job = ledger().list_jobs()[0]
     assert (job.status, job.error_code, job.stage) == ("FAILED", "storage_unavailable", "upload")
-    assert _upload_runs(state.state_details.flow_run_id) == 2  # tried, retried, gave up
+    assert (
+        stage_run_count(state.state_details.flow_run_id, "upload") == 2
+    )  # tried, retried, gave up
     flaky_s3.start()
     assert open_store(get_settings()).list_keys(f"jobs/{job.id}/") == []
     assert not (get_settings().work_dir_root / job.id).exists()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.cgroup import memory_limit_bytes, oom_kills
-from infra.supervise import oom_message, report_oom, supervise
+from infra.cgroup import memory_limit_bytes, oom_kills, oom_message, oom_report
+from infra.supervise import report_oom, supervise
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:
@@ -53,6 +53,19 @@ def test_cgroup_v1(tmp_path: Path):
     assert memory_limit_bytes(root, proc) == 128 * 2**20
     unlimited = _tree(tmp_path, {"c2": "4:memory:/\n"}) / "c2"
     assert memory_limit_bytes(root, unlimited) is None  # v1's "no limit" is a huge number
+
+
+def test_oom_report_only_for_a_memory_limited_cgroup(tmp_path: Path):
+    """The crash hook trusts the counter only in a job container (a cgroup with a limit)."""
+    proc = _tree(tmp_path, {"cgroup": "0::/\n"}) / "cgroup"
+    limited = _tree(tmp_path / "a", {"memory.events": "oom_kill 1\n", "memory.max": "419430400"})
+    report = oom_report(limited, proc)
+    assert report is not None and report.startswith("[resource_limit_exceeded]")
+    assert "400 MB" in report
+    host = _tree(tmp_path / "b", {"memory.events": "oom_kill 9\n", "memory.max": "max"})
+    assert oom_report(host, proc) is None  # every job's kills on a host: says nothing of this one
+    calm = _tree(tmp_path / "c", {"memory.events": "oom_kill 0\n", "memory.max": "419430400"})
+    assert oom_report(calm, proc) is None
 
 
 def test_cgroup_unknown_is_none(tmp_path: Path):

@@ -323,6 +323,20 @@ def _script_env(tmp_path: Path, fake: str, body: str, **env: str) -> dict[str, s
     return {"PATH": f"{bin_dir}:/usr/bin:/bin", **env}
 
 
+def _run_script(
+    script: str, tmp_path: Path, fake: str, body: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``sh script`` with a fake ``fake`` command first on PATH."""
+    return subprocess.run(
+        ["sh", script],
+        env=_script_env(tmp_path, fake, body, **env),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
 def test_minio_setup_script(tmp_path: Path) -> None:
     log = tmp_path / "mc.log"
     fake_mc = f'#!/bin/sh\necho "$*" >> {log}\n'
@@ -333,14 +347,7 @@ def test_minio_setup_script(tmp_path: Path) -> None:
         "REELFLOW_STORAGE__S3_SECRET_KEY": "app-secret-1",
     }
     script = str(COMPOSE_DIR / "minio-setup.sh")
-    done = subprocess.run(
-        ["sh", script],
-        env=_script_env(tmp_path, "mc", fake_mc, **secrets),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    done = _run_script(script, tmp_path, "mc", fake_mc, **secrets)
     assert done.returncode == 0, done.stderr
     calls = log.read_text().splitlines()
     assert calls[:3] == [
@@ -353,14 +360,7 @@ def test_minio_setup_script(tmp_path: Path) -> None:
     # Placeholders from env.example are refused before MinIO is touched.
     log.unlink()
     placeholder = {**secrets, "REELFLOW_STORAGE__S3_SECRET_KEY": "changeme"}
-    done = subprocess.run(
-        ["sh", script],
-        env=_script_env(tmp_path, "mc", fake_mc, **placeholder),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    done = _run_script(script, tmp_path, "mc", fake_mc, **placeholder)
     assert done.returncode == 1
     assert "REELFLOW_STORAGE__S3_SECRET_KEY is empty or a placeholder" in done.stderr
     assert not log.exists()

@@ -111,6 +111,25 @@ def test_no_answer_within_the_timeout_is_unavailable(llm_settings: Settings, llm
     assert "did not answer within 0.3 s" in str(err)
 
 
+def test_a_trickling_answer_still_ends_by_the_deadline(
+    llm_settings: Settings, llm_double: LLMDouble
+):
+    """Each byte comes well within httpx's per-read timeout; the whole answer does not."""
+    reply = script_reply()
+    reply.trickle_s = 0.05
+    llm_double.respond(reply)
+    err = _failure(llm_settings.script.model_copy(update={"llm_timeout_s": 1.0}))
+    assert isinstance(err, LLMUnavailable) and err.retryable
+    assert "did not answer within 1 s" in str(err)
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:11434/v1", "ftp://127.0.0.1/v1", "http://[::1/v1"])
+def test_a_base_url_that_is_not_http_is_config_error(llm_settings: Settings, url: str):
+    err = _failure(llm_settings.script.model_copy(update={"llm_base_url": url}))
+    assert isinstance(err, ConfigError) and not err.retryable
+    assert "REELFLOW_SCRIPT__LLM_BASE_URL" in str(err)
+
+
 @pytest.mark.parametrize("status", [401, 403])
 def test_refused_key_is_config_error_and_not_retried(
     llm_settings: Settings, llm_double: LLMDouble, status: int

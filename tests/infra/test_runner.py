@@ -344,3 +344,20 @@ def test_atomic_outputs_rename_on_success_and_delete_on_failure(tmp_path: Path):
         raise RuntimeError("boom")
     assert not other.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_oom_killed_process_is_resource_limit_exceeded(monkeypatch: pytest.MonkeyPatch):
+    """A SIGKILL while the cgroup's OOM counter rose is the kernel enforcing the memory limit;
+    a SIGKILL without it stays a plain failure. (The counter is read from the cgroup files;
+    tests/flows/test_docker_pool.py shows the real thing in a container.)"""
+    import infra.runner as runner
+
+    counter = iter([4, 5])
+    monkeypatch.setattr(runner, "oom_kills", lambda: next(counter))
+    monkeypatch.setattr(runner, "memory_limit_bytes", lambda: 400 * 2**20)
+    suicide = ["sh", "-c", "kill -9 $$"]
+    with pytest.raises(ResourceLimitExceeded, match="OOM killer.*400 MB"):
+        run_process(suicide, deadlines=Deadlines(10), error=FFmpegFailed)
+    monkeypatch.setattr(runner, "oom_kills", lambda: 4)
+    with pytest.raises(FFmpegFailed, match="code -9"):
+        run_process(suicide, deadlines=Deadlines(10), error=FFmpegFailed)

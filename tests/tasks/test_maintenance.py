@@ -89,9 +89,10 @@ def test_reaper_takes_the_code_from_prefects_final_state(prefect_server: str, se
     jobs.create_job("oom", flow_run_id=_flow_run("Failed", oom))
     jobs.create_job("waiting", flow_run_id=_flow_run("Scheduled"))
     jobs.create_job("crashed", flow_run_id=_flow_run("Crashed", "exit code 137"))
+    jobs.create_job("lost-before-probe", flow_run_id=_flow_run("Running"))  # host died early
     much_later = datetime.now(UTC) + timedelta(seconds=settings.maintenance.reaper_dead_after_s + 5)
     report = reap_jobs(jobs, settings, now=much_later)
-    assert sorted(report["failed"]) == ["crashed", "oom"]
+    assert sorted(report["failed"]) == ["crashed", "lost-before-probe", "oom"]
     assert report["alive"] == ["waiting"]
     assert jobs.get("oom").error_code == "resource_limit_exceeded"
     assert "64 MB" in jobs.get("oom").error_message
