@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from infra.errors import ConfigError
+from infra.secret_files import SecretFileSource
 
 __all__ = [
     "InputSettings",
@@ -207,6 +208,24 @@ class Settings(BaseSettings):
     def work_dir_root(self) -> Path:
         assert self.work_root is not None
         return self.work_root
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment first, then ``REELFLOW_*_FILE`` secret files (infra/secret_files.py)."""
+        return (
+            init_settings,
+            env_settings,
+            SecretFileSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
 
     def check_production(self) -> None:
         """Refuse placeholder secrets of the services in use outside development (ConfigError)."""

@@ -72,19 +72,31 @@ def docker_job_variables(
     for path in input_dir.iterdir():
         path.chmod(0o644)
     storage = settings.storage
+    # Secrets as in production (prefect.yaml): files mounted read-only, named by *_FILE vars.
+    secrets = input_dir.parent / "job-secrets"
+    secrets.mkdir(exist_ok=True)
+    secrets.chmod(0o755)
+    for name, value in (
+        ("s3_access_key", storage.s3_access_key),
+        ("s3_secret_key", S3_SECRET),
+        ("ledger_url", ledger_url),
+    ):
+        (secrets / name).write_text(value)
+        (secrets / name).chmod(0o644)
     env = {
         "REELFLOW_ENV": "production",
         "REELFLOW_STORAGE__BACKEND": "s3",
         "REELFLOW_STORAGE__S3_ENDPOINT": storage.s3_endpoint,
         "REELFLOW_STORAGE__BUCKET": storage.bucket,
-        "REELFLOW_STORAGE__S3_ACCESS_KEY": storage.s3_access_key,
-        "REELFLOW_STORAGE__S3_SECRET_KEY": S3_SECRET,
-        "REELFLOW_LEDGER__URL": ledger_url,
+        "REELFLOW_STORAGE__S3_ACCESS_KEY_FILE": "/run/secrets/reelflow/s3_access_key",
+        "REELFLOW_STORAGE__S3_SECRET_KEY_FILE": "/run/secrets/reelflow/s3_secret_key",
+        "REELFLOW_LEDGER__URL_FILE": "/run/secrets/reelflow/ledger_url",
         "REELFLOW_LEDGER__HEARTBEAT_S": "2",
         "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
         "PREFECT_LOGGING_EXTRA_LOGGERS": "reelflow",
     }
-    return {"env": env, "volumes": [f"{input_dir}:/input:ro"], **extra}
+    volumes = [f"{input_dir}:/input:ro", f"{secrets}:/run/secrets/reelflow:ro"]
+    return {"env": env, "volumes": volumes, **extra}
 
 
 @contextlib.contextmanager

@@ -30,7 +30,15 @@ ENV_EXAMPLE = COMPOSE_DIR / "env.example"
 LOOPBACK = "127.0.0.1"
 API_URL = "http://127.0.0.1:4200/api"
 SECRET_KEY = re.compile(r"PASSWORD|SECRET|ACCESS_KEY|ROOT_USER|CONNECTION_URL")
-SERVICES = {"postgres", "prefect-server", "minio", "minio-setup", "bootstrap", "worker"}
+SERVICES = {
+    "postgres",
+    "prefect-server",
+    "minio",
+    "minio-setup",
+    "job-secrets",
+    "bootstrap",
+    "worker",
+}
 
 
 @functools.cache
@@ -264,11 +272,21 @@ def test_addresses_match_the_docker_deployment(rendered: dict[str, Any]) -> None
     env = environment(services["bootstrap"])
     for key in ("S3_ENDPOINT", "BUCKET"):
         assert env[f"REELFLOW_STORAGE__{key}"] == job_env[f"REELFLOW_STORAGE__{key}"], key
-    assert env["REELFLOW_LEDGER__URL"] == job_env["REELFLOW_LEDGER__URL"]
     s3_host, _, s3_port = job_env["REELFLOW_STORAGE__S3_ENDPOINT"].partition(":")
     assert (s3_host, s3_port) in ports(services["minio"])
-    ledger = urlsplit(job_env["REELFLOW_LEDGER__URL"])
+    # Secrets: files on the worker host, written by job-secrets, mounted into every job.
+    host_dir = mounts(services["job-secrets"])["/secrets"]
+    assert f"{host_dir}:/run/secrets/reelflow:ro" in job["volumes"]
+    assert {k for k in job_env if "SECRET" in k or "LEDGER" in k or "ACCESS" in k} == {
+        "REELFLOW_STORAGE__S3_ACCESS_KEY_FILE",
+        "REELFLOW_STORAGE__S3_SECRET_KEY_FILE",
+        "REELFLOW_LEDGER__URL_FILE",
+    }
+    for key in ("REELFLOW_STORAGE__S3_ACCESS_KEY", "REELFLOW_STORAGE__S3_SECRET_KEY"):
+        assert job_env[f"{key}_FILE"].startswith("/run/secrets/reelflow/")
+    ledger = urlsplit(env["REELFLOW_LEDGER__URL"])
     assert (ledger.hostname, str(ledger.port)) in ports(services["postgres"])
+    assert "job-secrets" in services["worker"]["depends_on"]
     api = urlsplit(API_URL)
     assert (api.hostname, str(api.port)) in ports(services["prefect-server"])
 
@@ -399,3 +417,41 @@ def test_scripts_parse() -> None:
     for script in sorted(COMPOSE_DIR.glob("*.sh")):
         done = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, f"{script.name}: {done.stderr}"
+
+
+def test_job_secrets_script_writes_what_the_deployment_reads(tmp_path: Path) -> None:
+    """Each *_FILE of the Docker deployment names a file the script writes, readable by the
+    job's group only, holding what reelflow's settings then read."""
+    secrets = {
+        "REELFLOW_STORAGE__S3_ACCESS_KEY": "reelflow-app",
+        "REELFLOW_STORAGE__S3_SECRET_KEY": "app-secret-1",
+        "REELFLOW_DB_PASSWORD": "e5f6a7b8",
+    }
+    out = tmp_path / "secrets"
+    script = str(COMPOSE_DIR / "job-secrets.sh")
+    env = {"SECRETS_DIR": str(out), "JOB_GID": str(os.getgid()), **secrets}
+    done = _run_script(script, tmp_path, "true", "#!/bin/sh\n", **env)
+    assert done.returncode == 0, done.stderr
+    deployment = next(
+        d
+        for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+        if d["name"] == "video-job-docker"
+    )
+    job_env = deployment["work_pool"]["job_variables"]["env"]
+    files = {k: v for k, v in job_env.items() if k.endswith("_FILE")}
+    assert len(files) == 3
+    from infra.secret_files import read_secret_files
+
+    in_host = {k: str(out / Path(v).name) for k, v in files.items()}
+    values = read_secret_files(in_host)
+    assert values["storage"]["s3_secret_key"] == "app-secret-1"
+    assert values["storage"]["s3_access_key"] == "reelflow-app"
+    assert values["ledger"]["url"] == (
+        "postgresql+psycopg2://reelflow:e5f6a7b8@127.0.0.1:5432/reelflow"
+    )
+    for path in out.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o440, path
+
+    placeholder = {**env, "REELFLOW_DB_PASSWORD": "changeme"}
+    done = _run_script(script, tmp_path, "true", "#!/bin/sh\n", **placeholder)
+    assert done.returncode == 1 and "REELFLOW_DB_PASSWORD" in done.stderr

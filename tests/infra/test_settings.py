@@ -49,3 +49,35 @@ def test_production_refuses_placeholder_secret(settings: Settings, monkeypatch):
     monkeypatch.setenv("REELFLOW_STORAGE__S3_SECRET_KEY", "a-real-secret-value")
     get_settings.cache_clear()
     assert get_settings().env == "production"
+
+
+def test_secret_files_fill_nested_settings(settings: Settings, tmp_path: Path, monkeypatch):
+    """REELFLOW_<GROUP>__<FIELD>_FILE: the value is the file's content (Docker secrets)."""
+    (tmp_path / "sk").write_text("s3cr3t-value\n")
+    (tmp_path / "url").write_text("postgresql+psycopg2://u:pw@127.0.0.1:5432/db")
+    monkeypatch.setenv("REELFLOW_ENV", "production")
+    monkeypatch.setenv("REELFLOW_STORAGE__BACKEND", "s3")
+    monkeypatch.setenv("REELFLOW_STORAGE__S3_SECRET_KEY_FILE", str(tmp_path / "sk"))
+    monkeypatch.setenv("REELFLOW_LEDGER__URL_FILE", str(tmp_path / "url"))
+    get_settings.cache_clear()
+    loaded = get_settings()
+    assert loaded.storage.s3_secret_key.get_secret_value() == "s3cr3t-value"
+    assert loaded.storage.backend == "s3"  # merged with the plain variables of the same group
+    assert loaded.ledger.url == "postgresql+psycopg2://u:pw@127.0.0.1:5432/db"
+    assert loaded.ledger.busy_timeout_ms == 10_000  # the group's other fields keep defaults
+
+
+@pytest.mark.parametrize("case", ["both", "missing", "placeholder"])
+def test_secret_files_refuse_what_is_wrong(settings, tmp_path: Path, monkeypatch, case: str):
+    (tmp_path / "sk").write_text("minioadmin")
+    monkeypatch.setenv("REELFLOW_ENV", "production")
+    monkeypatch.setenv("REELFLOW_STORAGE__BACKEND", "s3")
+    path = tmp_path / ("nope" if case == "missing" else "sk")
+    monkeypatch.setenv("REELFLOW_STORAGE__S3_SECRET_KEY_FILE", str(path))
+    if case == "both":
+        monkeypatch.setenv("REELFLOW_STORAGE__S3_SECRET_KEY", "another")
+    get_settings.cache_clear()
+    expected = {"both": "both set", "missing": "cannot be read", "placeholder": "placeholder"}
+    with pytest.raises(ConfigError, match=expected[case]):
+        get_settings()
+    get_settings.cache_clear()
