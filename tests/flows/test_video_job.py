@@ -136,7 +136,9 @@ def test_job_limits_are_enforced_by_the_watchdog(
     assert state.is_failed() and "[resource_limit_exceeded]" in state.message
     job = ledger().list_jobs()[0]
     assert (job.error_code, job.stage) == ("resource_limit_exceeded", "render")
-    assert job.progress == 20.0  # probe and script done; render never got to encode
+    # probe and script done; render stopped before it finished (the watchdog samples every
+    # 0.5 s, so on a loaded machine the encode may have reported a little progress first)
+    assert 20.0 <= job.progress < 80.0
     assert "disk limit exceeded" in job.error_message and "limit 1 MB" in job.error_message
     assert _work_root_empty(settings)
     assert open_store(settings).list_keys("jobs/") == []
