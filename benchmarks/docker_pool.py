@@ -17,6 +17,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from contextlib import ExitStack
@@ -37,6 +38,36 @@ def _wait(run_id, names: set[str], start: float, timeout_s: float = 300) -> tupl
                 return time.monotonic() - start, state.name
             time.sleep(0.05)
     raise SystemExit(f"flow run {run_id} never reached {names}")
+
+
+class PeakMemory(threading.Thread):
+    """Peak working set (usage minus inactive file cache, as `docker stats` counts it) of the
+    flow run's container, sampled every 0.1 s from its cgroup v1 memory files on this host."""
+
+    def __init__(self, run_id: object) -> None:
+        super().__init__(daemon=True)
+        self.run_id, self.peak, self.done = run_id, 0, threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        from tests.docker_pool import docker
+
+        folder = None
+        while folder is None and not self.done.wait(0.1):
+            found = docker(
+                "ps", "-q", "--no-trunc", "--filter", f"label=io.prefect.flow-run-id={self.run_id}"
+            )
+            if found.stdout.strip():
+                folder = Path("/sys/fs/cgroup/memory/docker") / found.stdout.split()[0]
+        while folder is not None and not self.done.wait(0.1):
+            try:
+                usage = int((folder / "memory.usage_in_bytes").read_text())
+                stat = dict(
+                    line.split() for line in (folder / "memory.stat").read_text().splitlines()
+                )
+            except (OSError, ValueError):
+                return  # the container is gone
+            self.peak = max(self.peak, usage - int(stat.get("total_inactive_file", 0)))
 
 
 def main() -> int:
@@ -112,6 +143,17 @@ def main() -> int:
                         f"round {round_no + 1} {pool:8s} "
                         f"running {running:5.2f} s  done {done:5.2f} s"
                     )
+            peaks = {}
+            for preset, name in (("tiny", "small.md"), ("hd", "long.md")):
+                _, inbox_path, variables = pools["docker"]
+                request = JobRequest(source=f"{inbox_path}/{name}", preset=preset)
+                start = time.monotonic()
+                run_id = submit_job(request, pools["docker"][0], settings, job_variables=variables)
+                sampler = PeakMemory(run_id)
+                assert _wait(run_id, {"Completed"}, start)[1] == "Completed"
+                sampler.done.set()
+                peaks[preset] = sampler.peak
+                print(f"peak container memory, {preset} job: {sampler.peak / 2**20:.0f} MiB")
             for pool, (deployment, inbox_path, variables) in pools.items():
                 request = JobRequest(source=f"{inbox_path}/long.md", preset="hd")
                 run_id = submit_job(request, deployment, settings, job_variables=variables)
@@ -144,6 +186,8 @@ def main() -> int:
         print(f"| {label} | {p:.2f} s | {d:.2f} s | {d / p:.2f}x |")
     p, d = cancel["process"], cancel["docker"]
     print(f"| cancel → Cancelled (hd encode) | {p:.2f} s | {d:.2f} s | {d / p:.2f}x |")
+    for preset, peak in peaks.items():
+        print(f"peak working set of a Docker {preset} job container: {peak / 2**20:.0f} MiB")
     return 0
 
 
