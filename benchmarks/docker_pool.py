@@ -29,15 +29,11 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
 def _wait(run_id, names: set[str], start: float, timeout_s: float = 300) -> tuple[float, str]:
-    from prefect.client.orchestration import get_client
+    """Seconds since ``start`` until the run is in one of ``names`` (or final), and its state."""
+    from tests.tools import wait_for_run
 
-    with get_client(sync_client=True) as client:
-        while time.monotonic() - start < timeout_s:
-            state = client.read_flow_run(run_id).state
-            if state is not None and (state.name in names or state.is_final()):
-                return time.monotonic() - start, state.name
-            time.sleep(0.05)
-    raise SystemExit(f"flow run {run_id} never reached {names}")
+    state = wait_for_run(run_id, timeout_s, names, poll_s=0.05)
+    return time.monotonic() - start, state.name
 
 
 class PeakMemory(threading.Thread):

@@ -5,14 +5,18 @@ plain SIGKILL. Only the cgroup's counter tells "killed for memory" apart from an
 the runner (ffmpeg killed) and the container supervisor (the job process killed) read it to fail
 the job with ``resource_limit_exceeded`` instead of a bare crash.
 
-Stdlib only: the supervisor imports this module in a container that may have a few MB to spare.
+Stdlib only (infra.errors is too): the supervisor imports this module in a container that may
+have a few MB to spare.
 Works with cgroup v2 (``memory.events``, ``memory.max``) and v1 (``memory.oom_control``,
 ``memory.limit_in_bytes``), inside a container (the cgroup is mounted at the root) or on a host.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+from infra.errors import ResourceLimitExceeded
 
 __all__ = ["memory_limit_bytes", "oom_kills", "oom_message", "oom_report"]
 
@@ -43,14 +47,25 @@ def _memory_dirs(root: Path, proc_cgroup: Path) -> list[Path]:
     return [d for d in dict.fromkeys(dirs) if d.is_dir()]
 
 
-def _read_key(path: Path, key: str) -> int | None:
-    try:
-        for line in path.read_text().splitlines():
-            name, _, value = line.partition(" ")
-            if name == key:
+def _texts(root: Path, proc_cgroup: Path, *names: str) -> Iterator[str]:
+    """The contents of the first readable of ``names`` in each of this cgroup's folders."""
+    for folder in _memory_dirs(root, proc_cgroup):
+        for name in names:
+            try:
+                yield (folder / name).read_text()
+            except OSError:
+                continue
+            break
+
+
+def _key(text: str, key: str) -> int | None:
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == key:
+            try:
                 return int(value)
-    except (OSError, ValueError):
-        return None
+            except ValueError:
+                return None
     return None
 
 
@@ -58,11 +73,10 @@ def oom_kills(
     root: Path = CGROUP_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup")
 ) -> int | None:
     """How many processes the OOM killer has killed in this cgroup; None if it cannot tell."""
-    for folder in _memory_dirs(root, proc_cgroup):
-        for name in ("memory.events", "memory.oom_control"):
-            count = _read_key(folder / name, "oom_kill")
-            if count is not None:
-                return count
+    for text in _texts(root, proc_cgroup, "memory.events", "memory.oom_control"):
+        count = _key(text, "oom_kill")
+        if count is not None:
+            return count
     return None
 
 
@@ -70,30 +84,24 @@ def memory_limit_bytes(
     root: Path = CGROUP_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup")
 ) -> int | None:
     """This cgroup's memory limit in bytes; None when there is none or it cannot tell."""
-    for folder in _memory_dirs(root, proc_cgroup):
-        for name in ("memory.max", "memory.limit_in_bytes"):
-            try:
-                raw = (folder / name).read_text().strip()
-            except OSError:
-                continue
-            if raw == "max":
-                return None
-            try:
-                value = int(raw)
-            except ValueError:
-                continue
-            return None if value >= _UNLIMITED else value
+    for text in _texts(root, proc_cgroup, "memory.max", "memory.limit_in_bytes"):
+        raw = text.strip()
+        if raw == "max":
+            return None
+        if raw.isdigit():
+            return None if int(raw) >= _UNLIMITED else int(raw)
     return None
 
 
 def oom_message(limit_bytes: int | None, kills: int) -> str:
     """What a user reads when the kernel enforced a job's memory limit."""
     limit = f"{limit_bytes / MB:.0f} MB" if limit_bytes else "its memory limit"
-    return (
-        f"[resource_limit_exceeded] the job's container reached its memory limit of {limit}: "
-        f"the kernel's OOM killer stopped the job ({kills} kill(s) in the container). Raise the "
-        "job's max_memory_mb (Prefect's executor and engine alone need about 250 MB) or use a "
-        "smaller preset."
+    return str(
+        ResourceLimitExceeded(
+            f"the job's container reached its memory limit of {limit}: the kernel's OOM killer "
+            f"stopped the job ({kills} kill(s) in the container). Raise the job's max_memory_mb "
+            "(Prefect's executor and engine alone need about 250 MB) or use a smaller preset."
+        )
     )
 
 

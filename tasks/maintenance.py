@@ -26,9 +26,8 @@ from tasks.common import job_prefix, ledger
 from tasks.upload import MANIFEST
 
 __all__ = [
-    "enforce_retention",
-    "FINAL_STATES",
     "RunState",
+    "enforce_retention",
     "flow_run_state",
     "ledger_maintenance_task",
     "reap_jobs",
@@ -43,13 +42,12 @@ Report = dict[str, list[str]]
 
 
 class RunState(NamedTuple):
+    """What the reaper needs of a flow run's Prefect state."""
+
     name: str
-    message: str | None = None
-
-
-FINAL_STATES = {"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"}
-# A run in one of these may wait in its pool's queue for a long time: not dead.
-WAITING_STATES = {"Scheduled", "Late", "AwaitingRetry", "AwaitingConcurrencySlot"}
+    message: str | None
+    final: bool
+    scheduled: bool  # Scheduled, Late, AwaitingRetry…: it may wait in its pool's queue for long
 
 
 def flow_run_state(flow_run_id: str) -> RunState | None:
@@ -64,7 +62,11 @@ def flow_run_state(flow_run_id: str) -> RunState | None:
             state = client.read_flow_run(UUID(flow_run_id)).state
     except (ObjectNotFound, ValueError):
         return None
-    return RunState(state.name or state.type.value, state.message) if state is not None else None
+    if state is None:
+        return None
+    return RunState(
+        state.name or state.type.value, state.message, state.is_final(), state.is_scheduled()
+    )
 
 
 def reap_jobs(
@@ -91,25 +93,21 @@ def reap_jobs(
             report["alive"].append(job.id)
             continue
         state = state_of(job.flow_run_id) if job.flow_run_id else None
-        name = state.name if state is not None else None
-        waiting = job.status == JobStatus.QUEUED and name in WAITING_STATES
+        name, message = (state.name, state.message) if state is not None else ("gone", None)
+        waiting = job.status == JobStatus.QUEUED and state is not None and state.scheduled
         dead = not waiting and silent >= cfg.reaper_dead_after_s
         if name == "Cancelled":
             ledger.mark_canceled(job.id, "reaped: the flow run was cancelled")
             report["canceled"].append(job.id)
-        elif state is None or name in FINAL_STATES or dead:
-            message = state.message if state is not None else None
+        elif state is None or state.final or dead:
             code = code_from_message(message) or "worker_timeout"
+            why = (
+                f": {message}" if message else "; the worker running it died or lost its connection"
+            )
             ledger.mark_failed(
                 job.id,
                 code,
-                f"[{code}] no sign of life for {silent:.0f} s and the flow run is "
-                f"{name or 'gone'}"
-                + (
-                    f": {message}"
-                    if message
-                    else "; the worker running it died or lost its connection"
-                ),
+                f"[{code}] no sign of life for {silent:.0f} s and the flow run is {name}{why}",
             )
             report["failed"].append(job.id)
         else:

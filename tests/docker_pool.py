@@ -33,7 +33,6 @@ __all__ = [
     "docker_worker",
     "oom_events",
     "require_image",
-    "wait_final",
 ]
 
 
@@ -131,18 +130,3 @@ def oom_events(flow_run_id: object, since: float) -> list[dict[str, Any]]:
     )
     assert found.returncode == 0, found.stderr
     return [json.loads(line) for line in found.stdout.splitlines() if line.strip()]
-
-
-def wait_final(flow_run_id: Any, timeout_s: float) -> Any:
-    """The flow run's state once final (fails the test after ``timeout_s``)."""
-    from prefect.client.orchestration import get_client
-
-    deadline = time.monotonic() + timeout_s
-    with get_client(sync_client=True) as client:
-        while True:
-            state = client.read_flow_run(flow_run_id).state
-            if state is not None and state.is_final():
-                return state
-            if time.monotonic() > deadline:
-                pytest.fail(f"flow run {flow_run_id} not final after {timeout_s} s: {state}")
-            time.sleep(0.25)

@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,3 +154,23 @@ def stage_run_count(flow_run_id: object, stage: str) -> int:
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
         )
     return sum(r.run_count for r in runs if r.name.startswith(stage))
+
+
+def wait_for_run(
+    flow_run_id: object, timeout_s: float, names: Collection[str] = (), poll_s: float = 0.1
+):
+    """The flow run's state once it is in one of ``names`` or final (fails after ``timeout_s``)."""
+    import time
+
+    import pytest
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout_s
+    with get_client(sync_client=True) as client:
+        while True:
+            state = client.read_flow_run(flow_run_id).state  # type: ignore[arg-type]
+            if state is not None and (state.name in names or state.is_final()):
+                return state
+            if time.monotonic() > deadline:
+                pytest.fail(f"flow run {flow_run_id} not in {set(names)} or final: {state}")
+            time.sleep(poll_s)

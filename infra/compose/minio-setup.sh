@@ -23,7 +23,8 @@ refuse_placeholder REELFLOW_STORAGE__S3_SECRET_KEY "${REELFLOW_STORAGE__S3_SECRE
 BUCKET="${REELFLOW_BUCKET:-reelflow}"
 USER_NAME="$REELFLOW_STORAGE__S3_ACCESS_KEY"
 POLICY=reelflow-bucket-rw
-POLICY_FILE=/tmp/reelflow-bucket-rw.json
+POLICY_FILE="${TMPDIR:-/tmp}/reelflow-bucket-rw.$$.json"
+trap 'rm -f "$POLICY_FILE"' EXIT
 
 mc alias set reelflow "${MINIO_URL:-http://minio:9000}" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" >/dev/null
 

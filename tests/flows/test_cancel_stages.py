@@ -21,11 +21,10 @@ from infra.control import cancel_job
 from infra.settings import Settings, get_settings
 from infra.storage import open_store
 from tasks.common import ledger
-from tests.docker_pool import wait_final
 from tests.documents import SAMPLE_MARKDOWN, make_vector_heavy_pdf
 from tests.llm_double import LLMDouble, script_reply
 from tests.slow_link import SlowLink
-from tests.tools import LONG_DOC, encoder_of, process_worker
+from tests.tools import LONG_DOC, encoder_of, process_worker, wait_for_run
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media, pytest.mark.s3, pytest.mark.timeout(240)]
 STAGES = ["probe", "script", "render", "upload"]
@@ -107,7 +106,7 @@ def test_cancel_during_stage_leaves_nothing(
                 assert encoder is not None
                 encoder.wait(timeout=30)
                 record_property("cancel_to_ffmpeg_dead_s", round(time.monotonic() - requested, 3))
-            state = wait_final(run.id, 60)
+            state = wait_for_run(run.id, 60)
             record_property("cancel_to_cancelled_s", round(time.monotonic() - requested, 3))
     finally:
         link.stop()

@@ -27,10 +27,9 @@ from tests.docker_pool import (
     docker_worker,
     oom_events,
     require_image,
-    wait_final,
 )
 from tests.documents import SAMPLE_MARKDOWN
-from tests.tools import LONG_DOC, encoder_of
+from tests.tools import LONG_DOC, encoder_of, wait_for_run
 
 pytestmark = [
     pytest.mark.docker,
@@ -73,18 +72,12 @@ def _submit(pool, text: str, preset: str = "tiny", **limits: int):
     return submit_job(request, DEPLOYMENT, settings, job_variables=variables)
 
 
-def _wait_state(run_id, names: set[str], timeout_s: float) -> float:
-    """Seconds until the run is in one of ``names``."""
-    from prefect.client.orchestration import get_client
-
+def _seconds_to(run_id, name: str, timeout_s: float = 120) -> float:
+    """Seconds until the run is in state ``name`` (it must not end elsewhere first)."""
     start = time.monotonic()
-    with get_client(sync_client=True) as client:
-        while time.monotonic() - start < timeout_s:
-            state = client.read_flow_run(run_id).state
-            if state is not None and state.name in names:
-                return time.monotonic() - start
-            time.sleep(0.1)
-    pytest.fail(f"flow run {run_id} never reached {names}: {state}")
+    state = wait_for_run(run_id, timeout_s, {name})
+    assert state.name == name, state
+    return time.monotonic() - start
 
 
 def _wait_gone(run_id, timeout_s: float = 30) -> None:
@@ -99,8 +92,8 @@ def test_document_job_runs_in_a_container(pool, tmp_path: Path, record_property)
     created = time.monotonic()
     run_id = _submit(pool, SAMPLE_MARKDOWN)
     assert ledger().get(str(run_id)).status == "QUEUED"  # the row exists from submission
-    to_running = _wait_state(run_id, {"Running"}, 120)
-    state = wait_final(run_id, 180)
+    to_running = _seconds_to(run_id, "Running")
+    state = wait_for_run(run_id, 180)
     to_completed = time.monotonic() - created
     assert state.is_completed(), state.message
     job = ledger().get(str(run_id))
@@ -123,7 +116,7 @@ def test_cancel_stops_the_container_and_removes_everything(pool, record_property
     requested = time.monotonic()
     assert cancel_job(job_id, ledger())
     assert ledger().get(job_id).status == "CANCELED"  # at once, before the run stops
-    state = wait_final(run_id, 90)
+    state = wait_for_run(run_id, 90)
     cancel_s = time.monotonic() - requested
     assert state.name == "Cancelled", state
     encoder.wait(timeout=10)
@@ -140,7 +133,7 @@ def test_memory_limit_below_need_fails_with_its_code(pool, monkeypatch: pytest.M
     ``resource_limit_exceeded`` (not a bare Crashed), and so is the ledger once reaped."""
     started = time.time()
     run_id = _submit(pool, SAMPLE_MARKDOWN, max_memory_mb=64)
-    state = wait_final(run_id, 180)
+    state = wait_for_run(run_id, 180)
     assert state.name == "Failed", state
     assert state.message.startswith("[resource_limit_exceeded]"), state.message
     assert "64 MB" in state.message
@@ -159,13 +152,13 @@ def test_killed_worker_leaves_no_stuck_run_or_container(pool, tmp_path: Path):
     from prefect.client.orchestration import get_client
 
     run_id = _submit(pool, SAMPLE_MARKDOWN)
-    _wait_state(run_id, {"Running"}, 120)
+    _seconds_to(run_id, "Running")
     assert containers_of(run_id, all_states=False)
     os.killpg(worker.pid, signal.SIGKILL)  # this test's worker only (its own session)
     worker.wait(timeout=10)
     with get_client(sync_client=True) as client:
         assert client.read_flow_run(run_id).state.name == "Running"
-    state = wait_final(run_id, 180)  # the container carries the job on without its worker
+    state = wait_for_run(run_id, 180)  # the container carries the job on without its worker
     assert state.is_completed(), state.message
     assert ledger().get(str(run_id)).status == "SUCCEEDED"
     assert_delivered(str(run_id), settings, tmp_path)
@@ -179,7 +172,7 @@ def test_oom_during_render_fails_with_its_code(
     the run ends Failed ``resource_limit_exceeded`` and so does the ledger."""
     started = time.time()
     run_id = _submit(pool, LONG_DOC, preset="hd", max_memory_mb=OOM_MID_RENDER_MB)
-    state = wait_final(run_id, 180)
+    state = wait_for_run(run_id, 180)
     job = ledger().get(str(run_id))
     if job.status != "FAILED":  # the executor itself died: the supervisor told Prefect
         monkeypatch.setenv("REELFLOW_MAINTENANCE__REAPER_STALE_S", "0")

@@ -338,7 +338,7 @@ def _script_env(tmp_path: Path, fake: str, body: str, **env: str) -> dict[str, s
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / fake).write_text(body)
     (bin_dir / fake).chmod(0o755)
-    return {"PATH": f"{bin_dir}:/usr/bin:/bin", **env}
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin", "TMPDIR": str(tmp_path), **env}
 
 
 def _run_script(
@@ -374,6 +374,7 @@ def test_minio_setup_script(tmp_path: Path) -> None:
         "anonymous set none reelflow/reelflow",
     ]
     assert "admin policy attach reelflow reelflow-bucket-rw --user reelflow-app" in calls
+    assert not list(tmp_path.glob("reelflow-bucket-rw*"))  # its policy file is not left behind
 
     # Placeholders from env.example are refused before MinIO is touched.
     log.unlink()
