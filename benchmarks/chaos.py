@@ -47,13 +47,13 @@ def main() -> int:
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    from infra.control import cancel_job
+    from infra.prefect.client import cancel_job
     from infra.settings import get_settings
-    from infra.storage import open_store
-    from tasks.common import ledger
+    from infra.store.artifacts import open_store
     from tasks.maintenance import reap_jobs, sweep
-    from tests.documents import SAMPLE_MARKDOWN
-    from tests.tools import process_worker
+    from tasks.stage import ledger
+    from tests.support.documents import SAMPLE_MARKDOWN
+    from tests.support.tools import process_worker
 
     source = home / "doc.md"
     source.write_text(SAMPLE_MARKDOWN)

@@ -30,7 +30,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 def _wait(run_id, names: set[str], start: float, timeout_s: float = 300) -> tuple[float, str]:
     """Seconds since ``start`` until the run is in one of ``names`` (or final), and its state."""
-    from tests.tools import wait_for_run
+    from tests.support.tools import wait_for_run
 
     state = wait_for_run(run_id, timeout_s, names, poll_s=0.05)
     return time.monotonic() - start, state.name
@@ -46,7 +46,7 @@ class PeakMemory(threading.Thread):
         self.start()
 
     def run(self) -> None:
-        from tests.docker_pool import docker
+        from tests.support.docker_pool import docker
 
         folder = None
         while folder is None and not self.done.wait(0.1):
@@ -76,14 +76,14 @@ def main() -> int:
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    from infra.control import cancel_job, submit_job
-    from infra.models import JobRequest
+    from infra.jobs.models import JobRequest
+    from infra.prefect.client import cancel_job, submit_job
     from infra.settings import get_settings
-    from infra.storage import S3Store
-    from tasks.common import ledger
-    from tests.docker_pool import IMAGE, docker, docker_job_variables, require_image
-    from tests.documents import SAMPLE_MARKDOWN
-    from tests.tools import LONG_DOC, encoder_of, free_port, pool_worker
+    from infra.store.artifacts import S3Store
+    from tasks.stage import ledger
+    from tests.support.docker_pool import IMAGE, docker, docker_job_variables, require_image
+    from tests.support.documents import SAMPLE_MARKDOWN
+    from tests.support.tools import LONG_DOC, encoder_of, free_port, pool_worker
 
     require_image()
     home = Path(tempfile.mkdtemp(prefix="reelflow-bench-docker-"))

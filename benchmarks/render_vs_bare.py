@@ -44,9 +44,10 @@ def make_doc(path: Path, slides: int) -> Path:
 
 def bare(script, workdir: Path, preset_name: str, settings) -> float:
     """The plain command sequence; returns wall seconds (slides pre-drawn, not timed)."""
-    from infra.presets import PRESETS
-    from tasks.encode import audio_argv, concat_list, encode_argv, hls_argv
-    from tasks.slides import render_slide
+    from infra.media.hls import hls_argv
+    from infra.media.presets import PRESETS
+    from infra.media.slideshow import audio_argv, concat_list, encode_argv
+    from tasks.render.slides import render_slide
 
     preset = PRESETS[preset_name]
     cfg = settings.render
@@ -130,11 +131,11 @@ def main() -> None:
     from prefect import flow
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.video_job import video_job
-    from infra.models import JobRequest
+    from flows.document_job import document_job
+    from infra.jobs.models import JobRequest
     from infra.settings import get_settings
     from tasks.probe import probe_document
-    from tasks.script import generate_script, validate_script
+    from tasks.script.extractive import generate_script, validate_script
 
     @flow(name="empty")
     def empty_flow() -> None:
@@ -153,7 +154,7 @@ def main() -> None:
             full_times, bare_times, video_s = [], [], 0.0
             for round_no in range(args.rounds):
                 started = time.perf_counter()
-                result = video_job(JobRequest(source=str(doc_path), preset=args.preset))
+                result = document_job(JobRequest(source=str(doc_path), preset=args.preset))
                 full_times.append(time.perf_counter() - started)
                 video_s = float(result.details["duration_s"])
                 bare_times.append(

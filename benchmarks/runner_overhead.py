@@ -22,8 +22,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infra.runner import FFMPEG_BASE_ARGS, Deadlines, run_process  # noqa: E402
-from infra.watchdog import JobWatchdog, Limits  # noqa: E402
+from infra.process.runner import FFMPEG_BASE_ARGS, Deadlines, run_process  # noqa: E402
+from infra.process.watchdog import JobWatchdog, Limits  # noqa: E402
 
 
 def encode_args(seconds: int, out: Path) -> list[str]:

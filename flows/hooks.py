@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from infra.cgroup import oom_report
-from infra.control import fail_flow_run
 from infra.errors import code_from_message
+from infra.prefect.client import fail_flow_run
+from infra.process.cgroup import oom_report
 from tasks.cleanup import discard_after_cancel, discard_uncommitted
-from tasks.common import job_id_for, ledger, remove_work_dir
+from tasks.stage import job_id_for, ledger, remove_work_dir
 
 __all__ = ["on_cancelled", "on_completed", "on_crashed", "on_failed"]
 

@@ -15,8 +15,8 @@ from prefect.cache_policies import NO_CACHE
 from infra.errors import ReelflowError
 from infra.logs import job_context
 from infra.settings import get_settings
-from infra.storage import open_store
-from tasks.common import job_prefix, ledger, remove_work_dir
+from infra.store.artifacts import open_store
+from tasks.stage import job_prefix, ledger, remove_work_dir
 from tasks.upload import MANIFEST
 
 __all__ = ["UPLOAD_SETTLE_S", "cleanup_stage", "discard_after_cancel", "discard_uncommitted"]

@@ -19,10 +19,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from infra.errors import code_from_message
-from infra.ledger import TERMINAL, JobLedger, JobStatus
 from infra.settings import Settings, get_settings
-from infra.storage import ArtifactStore, open_store
-from tasks.common import job_prefix, ledger
+from infra.store.artifacts import ArtifactStore, open_store
+from infra.store.ledger import TERMINAL, JobLedger, JobStatus
+from tasks.stage import job_prefix, ledger
 from tasks.upload import MANIFEST
 
 __all__ = [

@@ -15,13 +15,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from infra.errors import InputInvalid, InputTooLarge, InputUnreadable
-from infra.ffprobe import MediaInfo, probe_media
-from infra.limits import check_free_space
-from infra.media_safety import check_references
-from infra.models import DocumentInput, JobKind, JobRequest
+from infra.jobs.limits import check_free_space
+from infra.jobs.models import DocumentInput, JobKind, JobRequest
+from infra.media.ffprobe import MediaInfo, probe_media
+from infra.media.safety import check_references
 from infra.settings import Settings, get_settings
-from infra.storage import sha256_file
-from tasks.common import ledger, stage
+from infra.store.artifacts import sha256_file
+from tasks.stage import ledger, stage
 
 __all__ = ["probe_document", "probe_stage", "sniff_type", "split_markdown", "split_text"]
 

@@ -17,12 +17,12 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from infra.errors import UserCanceled
-from infra.ffprobe import tool_version
-from infra.ledger import JobStatus
-from infra.models import JobRequest, JobResult, RenderOutputs
+from infra.jobs.models import JobRequest, JobResult, RenderOutputs
+from infra.media.ffprobe import tool_version
 from infra.settings import Settings, get_settings
-from infra.storage import ArtifactStore, StoredObject, open_store
-from tasks.common import job_prefix, ledger, stage
+from infra.store.artifacts import ArtifactStore, StoredObject, open_store
+from infra.store.ledger import JobStatus
+from tasks.stage import job_prefix, ledger, stage
 
 __all__ = ["MANIFEST", "build_manifest", "is_canceled", "upload_outputs", "upload_stage"]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from infra.settings import Settings, get_settings
-from tests.llm_double import LLMDouble
-from tests.tools import free_port
+from tests.support.llm_double import LLMDouble
+from tests.support.tools import free_port
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
@@ -84,7 +84,7 @@ def pg_url() -> Iterator[str]:
     try:
         yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
     finally:
-        from infra import ledger as ledger_module
+        from infra.store import ledger as ledger_module
 
         for url, led in list(ledger_module._LEDGERS.items()):
             if name in url:
@@ -124,7 +124,7 @@ def llm_settings(
 def _delete_automations() -> None:
     from prefect.client.orchestration import get_client
 
-    from infra.bootstrap import HEARTBEAT_AUTOMATION, PENDING_AUTOMATION
+    from infra.prefect.bootstrap import HEARTBEAT_AUTOMATION, PENDING_AUTOMATION
 
     with get_client(sync_client=True) as client:
         for name in (HEARTBEAT_AUTOMATION, PENDING_AUTOMATION):

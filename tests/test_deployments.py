@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tools import prefect_cli
+from tests.support.tools import prefect_cli
 
 pytestmark = pytest.mark.prefect
 
@@ -27,7 +27,7 @@ def test_prefect_deploy_all_registers_both_deployments(prefect_server: str):
     assert process.work_pool_name == "reelflow-process"
     assert docker.work_pool_name == "reelflow-docker"
     for deployment in (process, docker):
-        assert deployment.entrypoint == "flows/video_job.py:video_job"
+        assert deployment.entrypoint == "flows/document_job.py:document_job"
         schema = deployment.parameter_openapi_schema
         assert schema["required"] == ["request"]
         job_request = schema["definitions"]["JobRequest"]
@@ -63,8 +63,8 @@ def test_submit_maps_job_limits_to_docker_job_variables(prefect_server: str, set
     """The kernel-enforced path: a job's limits reach the container's job variables."""
     from prefect.client.orchestration import get_client
 
-    from infra.control import submit_job
-    from infra.models import JobLimits, JobRequest
+    from infra.jobs.models import JobLimits, JobRequest
+    from infra.prefect.client import submit_job
 
     for pool, kind in (("reelflow-process", "process"), ("reelflow-docker", "docker")):
         prefect_cli(

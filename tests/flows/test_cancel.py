@@ -14,9 +14,9 @@ import psutil
 import pytest
 
 from infra.settings import Settings
-from infra.storage import open_store
-from tasks.common import ledger
-from tests.tools import encoder_of, process_worker, start_long_job
+from infra.store.artifacts import open_store
+from tasks.stage import ledger
+from tests.support.tools import encoder_of, process_worker, start_long_job
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media]
 

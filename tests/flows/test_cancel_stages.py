@@ -17,14 +17,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from infra.control import cancel_job
+from infra.prefect.client import cancel_job
 from infra.settings import Settings, get_settings
-from infra.storage import open_store
-from tasks.common import ledger
-from tests.documents import SAMPLE_MARKDOWN, make_vector_heavy_pdf
-from tests.llm_double import LLMDouble, script_reply
-from tests.slow_link import SlowLink
-from tests.tools import LONG_DOC, encoder_of, process_worker, wait_for_run
+from infra.store.artifacts import open_store
+from tasks.stage import ledger
+from tests.support.documents import SAMPLE_MARKDOWN, make_vector_heavy_pdf
+from tests.support.llm_double import LLMDouble, script_reply
+from tests.support.slow_link import SlowLink
+from tests.support.tools import LONG_DOC, encoder_of, process_worker, wait_for_run
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media, pytest.mark.s3, pytest.mark.timeout(240)]
 STAGES = ["probe", "script", "render", "upload"]

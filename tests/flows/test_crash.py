@@ -16,12 +16,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from infra.bootstrap import bootstrap
+from infra.prefect.bootstrap import bootstrap
 from infra.settings import Settings, get_settings
-from infra.storage import open_store
-from tasks.common import ledger
+from infra.store.artifacts import open_store
 from tasks.maintenance import reap_jobs, sweep
-from tests.tools import encoder_of, process_worker, start_long_job
+from tasks.stage import ledger
+from tests.support.tools import encoder_of, process_worker, start_long_job
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media]
 

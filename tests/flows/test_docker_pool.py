@@ -14,22 +14,22 @@ from pathlib import Path
 
 import pytest
 
-from infra.control import cancel_job, submit_job
-from infra.models import JobLimits, JobRequest
+from infra.jobs.models import JobLimits, JobRequest
+from infra.prefect.client import cancel_job, submit_job
 from infra.settings import Settings, get_settings
-from infra.storage import open_store
-from tasks.common import ledger
+from infra.store.artifacts import open_store
 from tasks.maintenance import reap_jobs
-from tests.delivery import assert_delivered
-from tests.docker_pool import (
+from tasks.stage import ledger
+from tests.support.delivery import assert_delivered
+from tests.support.docker_pool import (
     containers_of,
     docker_job_variables,
     docker_worker,
     oom_events,
     require_image,
 )
-from tests.documents import SAMPLE_MARKDOWN
-from tests.tools import LONG_DOC, encoder_of, wait_for_run
+from tests.support.documents import SAMPLE_MARKDOWN
+from tests.support.tools import LONG_DOC, encoder_of, wait_for_run
 
 pytestmark = [
     pytest.mark.docker,

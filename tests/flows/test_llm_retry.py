@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from flows.video_job import video_job
-from infra.models import JobRequest
+from flows.document_job import document_job
+from infra.jobs.models import JobRequest
 from infra.settings import Settings, get_settings
-from infra.storage import open_store
-from tasks.common import ledger
-from tests.documents import SAMPLE_MARKDOWN
-from tests.llm_double import GOOD_SLIDES, LLMDouble, Reply
-from tests.tools import stage_run_count
+from infra.store.artifacts import open_store
+from tasks.stage import ledger
+from tests.support.documents import SAMPLE_MARKDOWN
+from tests.support.llm_double import GOOD_SLIDES, LLMDouble, Reply
+from tests.support.tools import stage_run_count
 
 pytestmark = pytest.mark.prefect
 
@@ -37,7 +37,7 @@ def fast_retries(llm_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Set
 def _run_job(tmp_path: Path):
     source = tmp_path / "doc.md"
     source.write_text(SAMPLE_MARKDOWN)
-    return video_job(JobRequest(source=str(source), preset="tiny"), return_state=True)
+    return document_job(JobRequest(source=str(source), preset="tiny"), return_state=True)
 
 
 @pytest.mark.media

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from flows.video_job import video_job
-from infra.models import JobRequest
+from flows.document_job import document_job
+from infra.jobs.models import JobRequest
 from infra.settings import Settings, get_settings
-from infra.storage import open_store
-from tasks.common import ledger
+from infra.store.artifacts import open_store
+from tasks.stage import ledger
 from tests.conftest import free_port
-from tests.documents import SAMPLE_MARKDOWN
-from tests.tools import stage_run_count
+from tests.support.documents import SAMPLE_MARKDOWN
+from tests.support.tools import stage_run_count
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media, pytest.mark.s3]
 
@@ -92,7 +92,7 @@ def test_short_outage_is_retried_and_the_job_succeeds(
 ):
     # Down from the start of the render until shortly after the first upload attempt failed.
     watcher = _stop_when(flaky_s3, "render", restart_after_s=2.5)
-    state = video_job(JobRequest(source=_doc(tmp_path), preset="tiny"), return_state=True)
+    state = document_job(JobRequest(source=_doc(tmp_path), preset="tiny"), return_state=True)
     watcher.join(10)
     assert state.is_completed(), state.message
     assert stage_run_count(state.state_details.flow_run_id, "upload") == 2  # one retry
@@ -108,7 +108,7 @@ def test_long_outage_fails_storage_unavailable_with_nothing_committed(
     monkeypatch.setenv("REELFLOW_STAGES__RETRY_BACKOFF_S", "0.5")
     get_settings.cache_clear()
     watcher = _stop_when(flaky_s3, "render", restart_after_s=None)
-    state = video_job(JobRequest(source=_doc(tmp_path), preset="tiny"), return_state=True)
+    state = document_job(JobRequest(source=_doc(tmp_path), preset="tiny"), return_state=True)
     watcher.join(10)
     assert state.is_failed() and "[storage_unavailable]" in state.message
     job = ledger().list_jobs()[0]

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from infra.cli import app
-from infra.ledger import JobLedger
+from cli.main import app
 from infra.settings import Settings
-from infra.storage import open_store
-from tasks.common import ledger
+from infra.store.artifacts import open_store
+from infra.store.ledger import JobLedger
 from tasks.maintenance import enforce_retention, reap_jobs, sweep
+from tasks.stage import ledger
 
 OLD = time.time() - 3 * 86400
 

@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 
 from infra.errors import InputInvalid, InputTooLarge, InputUnreadable
-from infra.ffprobe import probe_media
+from infra.media.ffprobe import probe_media
 from infra.settings import Settings
 from tasks.probe import probe_document, sniff_type, split_markdown, split_text
-from tests.documents import (
+from tests.support.documents import (
     SAMPLE_MARKDOWN,
     make_encrypted_pdf,
     make_image_only_pdf,
     make_many_page_pdf,
     make_pdf,
 )
-from tests.tools import make_clip
+from tests.support.tools import make_clip
 
 
 def test_pdf_sections_from_pages(settings: Settings, tmp_path: Path):

@@ -1,0 +1,67 @@
+"""Per-job resource limits: defaults, the start-up disk check, and the Docker mapping.
+
+A job's ``JobRequest.limits`` override the ``REELFLOW_LIMITS__*`` defaults field by field. In a
+process work pool the watchdog enforces them; in a Docker work pool they also become the
+container's ``mem_limit``/``memswap_limit`` and CPU quota (``nano_cpus``), so the kernel enforces
+them even if the job's own process misbehaves.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from infra.errors import ResourceLimitExceeded
+from infra.jobs.models import JobLimits
+from infra.media.presets import PRESETS
+from infra.process.watchdog import Limits
+from infra.settings import Settings
+
+__all__ = ["check_free_space", "docker_job_variables", "effective_limits"]
+
+MB = 1024 * 1024
+
+
+def effective_limits(requested: JobLimits, settings: Settings) -> Limits:
+    defaults = settings.limits
+    return Limits(
+        max_memory_mb=requested.max_memory_mb or defaults.max_memory_mb,
+        max_disk_mb=requested.max_disk_mb or defaults.max_disk_mb,
+        max_duration_s=requested.max_duration_s or defaults.max_duration_s,
+        max_cpu_percent=requested.max_cpu_percent or defaults.max_cpu_percent,
+    )
+
+
+def check_free_space(work_root: Path, preset: str, settings: Settings) -> int:
+    """Refuse a job before any work when the work root lacks the space its preset needs.
+
+    Returns the free MB. Raises ResourceLimitExceeded naming the needed and the free space.
+    """
+    work_root.mkdir(parents=True, exist_ok=True)
+    free_mb = shutil.disk_usage(work_root).free // MB
+    need_mb = PRESETS[preset].work_disk_mb + settings.limits.disk_reserve_mb
+    if free_mb < need_mb:
+        raise ResourceLimitExceeded(
+            f"not enough free disk space on {work_root}: {free_mb} MB free, a {preset} job needs "
+            f"{need_mb} MB (preset {PRESETS[preset].work_disk_mb} MB + reserve "
+            f"{settings.limits.disk_reserve_mb} MB); free space or move REELFLOW_WORK_ROOT"
+        )
+    return int(free_mb)
+
+
+def docker_job_variables(limits: Limits) -> dict[str, Any]:
+    """Job variables for a prefect-docker work pool that make the kernel enforce ``limits``.
+
+    Memory: ``mem_limit`` and an equal ``memswap_limit`` (no swap beyond the limit); in a
+    container the cap covers the whole job, Python included. CPU: ``nano_cpus`` (1e9 = one core).
+    """
+    variables: dict[str, Any] = {}
+    if limits.max_memory_mb is not None:
+        variables["mem_limit"] = f"{limits.max_memory_mb}m"
+        variables["memswap_limit"] = f"{limits.max_memory_mb}m"
+    if limits.max_cpu_percent is not None:
+        variables["container_create_kwargs"] = {
+            "nano_cpus": int(limits.max_cpu_percent / 100 * 1_000_000_000)
+        }
+    return variables

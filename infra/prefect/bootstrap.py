@@ -1,0 +1,195 @@
+"""One-time, repeatable set-up of the Prefect objects and the bucket reelflow runs on.
+
+Why: the work pools, the job concurrency limit and two safety-net automations must exist before
+workers start. Contract of :func:`bootstrap`: it creates what is missing and never updates or
+duplicates what exists, so it can run at every deploy; it returns ``{"created": [...],
+"existing": [...]}``. A pool of the wrong type or an uninstalled worker type raises ConfigError.
+
+Pitfalls (Prefect 3.8.8):
+
+- ``heartbeat_s`` must be the workers' ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` (Prefect's default
+  180 s, floor 30 s): a window shorter than the real interval crashes healthy runs.
+- The automations set Crashed with ``force=False``; Prefect refuses Crashed for a run already in a
+  terminal state, so a late or lost event never crashes a finished run.
+- A proactive trigger fires one to two windows after the last event (it is evaluated once per
+  window). Automation names are not unique: run bootstrap from one place, not concurrently.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from infra.errors import ConfigError
+from infra.settings import Settings
+from infra.store.artifacts import S3Store
+
+__all__ = [
+    "HEARTBEAT_AUTOMATION",
+    "JOB_CONCURRENCY_LIMIT",
+    "JOB_LIMIT",
+    "PENDING_AUTOMATION",
+    "WORK_POOLS",
+    "bootstrap",
+    "crash_window",
+]
+
+log = logging.getLogger("reelflow.bootstrap")
+
+WORK_POOLS = {"reelflow-process": "process", "reelflow-docker": "docker"}
+JOB_CONCURRENCY_LIMIT = "reelflow-jobs"
+JOB_LIMIT = 4
+HEARTBEAT_AUTOMATION = "reelflow: crash flow runs whose heartbeats stopped"
+PENDING_AUTOMATION = "reelflow: fail flow runs stuck in Pending"
+
+MISSED_HEARTBEATS = 3
+HEARTBEAT_MARGIN_S = 10  # event delivery, heartbeat loop drift, worker/server clock skew
+MIN_PROACTIVE_WITHIN_S = 10  # Prefect's EventTrigger refuses less for Proactive triggers
+
+# Any later event of the run (a heartbeat, any state) meets the expectation; only `after` events
+# open a new window, so a run that reached a terminal state is left alone.
+ANY_FLOW_RUN_EVENT = "prefect.flow-run.*"
+RUNNING_EVENTS = {
+    "prefect.flow-run.heartbeat",
+    "prefect.flow-run.Running",
+    "prefect.flow-run.Retrying",
+}
+PENDING_EVENTS = {
+    "prefect.flow-run.Pending",
+    "prefect.flow-run.Submitting",  # Pending-type state the 3.8.8 worker sets after Pending
+    "prefect.flow-run.InfrastructurePending",
+    "prefect.flow-run.pull-step.*",  # the run's process pulled its code, the engine is next
+}
+
+
+def crash_window(heartbeat_s: int) -> timedelta:
+    """Silence after which a running flow run is a zombie: 3 missed heartbeats plus a margin."""
+    seconds = max(MISSED_HEARTBEATS * heartbeat_s + HEARTBEAT_MARGIN_S, MIN_PROACTIVE_WITHIN_S)
+    return timedelta(seconds=seconds)
+
+
+def _crash_when_silent(name: str, after: set[str], within: timedelta, message: str) -> Any:
+    """An automation that crashes a flow run with no event ``within`` after one of ``after``."""
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+
+    trigger = EventTrigger(
+        match={"prefect.resource.id": "prefect.flow-run.*"},
+        for_each={"prefect.resource.id"},
+        posture=Posture.Proactive,
+        after=after,
+        expect={ANY_FLOW_RUN_EVENT},
+        threshold=1,
+        within=within,
+    )
+    action = ChangeFlowRunState(state=StateType.CRASHED, message=f"[worker_timeout] {message}")
+    return AutomationCore(name=name, description=message, trigger=trigger, actions=[action])
+
+
+def _automations(heartbeat_s: int, pending_timeout_s: int) -> list[Any]:
+    window = crash_window(heartbeat_s)
+    pending = max(pending_timeout_s, MIN_PROACTIVE_WITHIN_S)
+    return [
+        _crash_when_silent(
+            HEARTBEAT_AUTOMATION,
+            RUNNING_EVENTS,
+            window,
+            f"flow run heartbeats stopped: none for {int(window.total_seconds())}s "
+            f"(expected every {heartbeat_s}s)",
+        ),
+        _crash_when_silent(
+            PENDING_AUTOMATION,
+            PENDING_EVENTS,
+            timedelta(seconds=pending),
+            f"flow run stuck in Pending for {pending}s: its infrastructure never started",
+        ),
+    ]
+
+
+def _ensure_pool(client: Any, name: str, kind: str) -> bool:
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+    from prefect.workers.base import BaseWorker
+
+    try:
+        pool = client.read_work_pool(name)
+    except ObjectNotFound:
+        # The template `prefect work-pool create --type KIND` uses, minus its network fallback.
+        worker = BaseWorker.get_worker_class_from_type(kind)
+        if worker is None:
+            raise ConfigError(f"no Prefect worker of type {kind} is installed") from None
+        template = worker.get_default_base_job_template()
+        try:
+            client.create_work_pool(
+                WorkPoolCreate(name=name, type=kind, base_job_template=template)
+            )
+        except ObjectAlreadyExists:
+            return False
+        return True
+    if pool.type != kind:
+        raise ConfigError(f"work pool {name} exists with type {pool.type}, expected {kind}")
+    return False
+
+
+def _ensure_limit(client: Any) -> bool:
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    try:
+        client.read_global_concurrency_limit_by_name(JOB_CONCURRENCY_LIMIT)
+        return False
+    except ObjectNotFound:
+        limit = GlobalConcurrencyLimitCreate(name=JOB_CONCURRENCY_LIMIT, limit=JOB_LIMIT)
+    try:
+        client.create_global_concurrency_limit(limit)
+    except ObjectAlreadyExists:
+        return False
+    return True
+
+
+def _ensure_automation(client: Any, automation: Any) -> bool:
+    found = client.read_automations_by_name(automation.name)
+    if not found:
+        client.create_automation(automation)
+        return True
+    if found[0].trigger.model_dump() != automation.trigger.model_dump():  # sets: order-free
+        log.warning("automation %r differs; left unchanged (delete it to apply)", automation.name)
+    return False
+
+
+def _ensure_bucket(settings: Settings) -> bool:
+    return S3Store.from_settings(settings).ensure_bucket()
+
+
+def bootstrap(
+    settings: Settings, *, heartbeat_s: int = 30, pending_timeout_s: int = 900
+) -> dict[str, list[str]]:
+    """Create the pools, the job limit, both automations and the S3 bucket when missing.
+
+    Talks to the Prefect API of the current Prefect settings (``PREFECT_API_URL``).
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.settings import get_current_settings
+
+    if heartbeat_s < 1 or pending_timeout_s < 1:
+        raise ConfigError("heartbeat_s and pending_timeout_s must be positive")
+    here = get_current_settings().flows.heartbeat_frequency
+    if here != heartbeat_s:
+        log.warning("heartbeat_s=%s but PREFECT_FLOWS_HEARTBEAT_FREQUENCY=%s", heartbeat_s, here)
+    report: dict[str, list[str]] = {"created": [], "existing": []}
+
+    def note(name: str, created: bool) -> None:
+        report["created" if created else "existing"].append(name)
+        log.info("%s %s", "created" if created else "found", name)
+
+    with get_client(sync_client=True) as client:
+        for name, kind in WORK_POOLS.items():
+            note(name, _ensure_pool(client, name, kind))
+        note(JOB_CONCURRENCY_LIMIT, _ensure_limit(client))
+        for automation in _automations(heartbeat_s, pending_timeout_s):
+            note(automation.name, _ensure_automation(client, automation))
+    if settings.storage.backend == "s3":
+        note(f"bucket:{settings.storage.bucket}", _ensure_bucket(settings))
+    return report

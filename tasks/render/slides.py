@@ -1,0 +1,160 @@
+"""Slide images with Pillow: title and bullets, wrapped and shrunk so text never leaves the frame.
+
+Layout works on a margin box. The text block is laid out at a starting size and shrunk step by
+step until it fits; at the smallest size, lines that still do not fit are cut with an ellipsis.
+Right-to-left languages are aligned right (Pillow's raqm layout shapes Arabic when available).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from infra.jobs.models import Slide
+
+__all__ = ["SlideLayout", "layout_slide", "render_slide", "wrap_text"]
+
+BACKGROUND = (18, 24, 38)
+TITLE_COLOR = (255, 255, 255)
+BODY_COLOR = (214, 222, 235)
+ACCENT = (86, 156, 214)
+RTL_LANGUAGES = ("ar", "he", "fa", "ur")
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+
+@lru_cache(maxsize=64)
+def _font(path: str, size: int) -> Font:
+    try:
+        return ImageFont.truetype(path, size)
+    except OSError:
+        return ImageFont.load_default(size=size)
+
+
+def _width(font: Font, text: str) -> float:
+    return float(font.getlength(text))
+
+
+def wrap_text(text: str, font: Font, max_width: float) -> list[str]:
+    """Greedy word wrap; a word wider than the box is broken by characters."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        candidate = f"{current} {word}".strip()
+        if _width(font, candidate) <= max_width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        while _width(font, word) > max_width and len(word) > 1:
+            cut = len(word)
+            while cut > 1 and _width(font, word[:cut]) > max_width:
+                cut -= 1
+            lines.append(word[:cut])
+            word = word[cut:]
+        current = word
+    if current:
+        lines.append(current)
+    return lines
+
+
+@dataclass(frozen=True)
+class SlideLayout:
+    title_lines: list[str]
+    bullet_lines: list[list[str]]
+    title_size: int
+    body_size: int
+    height: int
+
+
+def _measure(
+    slide: Slide, font_path: str, title_size: int, body_size: int, box_w: float
+) -> SlideLayout:
+    title_font = _font(font_path, title_size)
+    body_font = _font(font_path, body_size)
+    title_lines = wrap_text(slide.title, title_font, box_w)
+    bullets = [wrap_text(b, body_font, box_w - body_size * 1.2) for b in slide.bullets]
+    height = int(
+        len(title_lines) * title_size * 1.2
+        + title_size * 0.8
+        + sum(len(b) * body_size * 1.3 + body_size * 0.5 for b in bullets)
+    )
+    return SlideLayout(title_lines, bullets, title_size, body_size, height)
+
+
+def layout_slide(slide: Slide, width: int, height: int, font_path: str) -> SlideLayout:
+    """Largest text sizes whose block fits the margin box (shrinks, then truncates)."""
+    margin = int(width * 0.07)
+    box_w, box_h = width - 2 * margin, height - 2 * margin
+    title_size, body_size = max(12, height // 14), max(10, height // 24)
+    min_body = max(9, height // 40)  # smaller is unreadable on a phone
+    layout = _measure(slide, font_path, title_size, body_size, box_w)
+    while layout.height > box_h and body_size > min_body:
+        title_size = max(min_body + 2, int(title_size * 0.9))
+        body_size = max(min_body, int(body_size * 0.9))
+        layout = _measure(slide, font_path, title_size, body_size, box_w)
+    if layout.height <= box_h:
+        return layout
+    # Still too tall at the smallest size: keep whole lines that fit, mark the cut.
+    budget = box_h - (len(layout.title_lines[:2]) * title_size * 1.2 + title_size * 0.8)
+    kept: list[list[str]] = []
+    for lines in layout.bullet_lines:
+        room = int(budget // (body_size * 1.3))
+        if room <= 0:
+            break
+        part = lines[:room]
+        if len(part) < len(lines):
+            part[-1] = _ellipsize(part[-1])
+        kept.append(part)
+        budget -= len(part) * body_size * 1.3 + body_size * 0.5
+    if kept and len(kept) < len(layout.bullet_lines) and not kept[-1][-1].endswith("…"):
+        kept[-1][-1] = _ellipsize(kept[-1][-1])
+    title = layout.title_lines[:2]
+    if len(layout.title_lines) > 2:
+        title[-1] = _ellipsize(title[-1])
+    return SlideLayout(title, kept, title_size, body_size, box_h)
+
+
+def _ellipsize(line: str) -> str:
+    """Mark a cut without widening the line: the last word (or two letters) gives way to "…"."""
+    head, _, _ = line.rstrip().rpartition(" ")
+    return (head or line[:-2]).rstrip(" ,;:") + "…"
+
+
+def render_slide(
+    slide: Slide, path: Path, width: int, height: int, font_path: str, language: str = "en"
+) -> Path:
+    """Draw ``slide`` into a PNG at ``path`` and return it."""
+    layout = layout_slide(slide, width, height, font_path)
+    rtl = language.split("-")[0] in RTL_LANGUAGES
+    image = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    margin = int(width * 0.07)
+    x_text = width - margin if rtl else margin
+    anchor = "ra" if rtl else "la"
+    title_font = _font(font_path, layout.title_size)
+    body_font = _font(font_path, layout.body_size)
+    y = float(margin)
+    for line in layout.title_lines:
+        draw.text((x_text, y), line, font=title_font, fill=TITLE_COLOR, anchor=anchor)
+        y += layout.title_size * 1.2
+    rule_y = y + layout.title_size * 0.3
+    draw.line(
+        [(margin, rule_y), (width - margin, rule_y)], fill=ACCENT, width=max(2, height // 270)
+    )
+    y += layout.title_size * 0.8
+    indent = layout.body_size * 1.2
+    for lines in layout.bullet_lines:
+        dot_r = layout.body_size * 0.15
+        cy = y + layout.body_size * 0.55
+        cx = width - margin - dot_r * 2 if rtl else margin + dot_r * 2
+        draw.ellipse([cx - dot_r, cy - dot_r, cx + dot_r, cy + dot_r], fill=ACCENT)
+        for line in lines:
+            x = x_text - indent if rtl else x_text + indent
+            draw.text((x, y), line, font=body_font, fill=BODY_COLOR, anchor=anchor)
+            y += layout.body_size * 1.3
+        y += layout.body_size * 0.5
+    image.save(path, format="PNG", compress_level=1)
+    return path
