@@ -24,6 +24,17 @@ DESIGN_CODES = {
     "user_canceled",
     "config_error",
     "internal_error",
+    "output_invalid",
+    # the job API and its clients
+    "unauthorized",
+    "not_found",
+    "job_id_taken",
+    "rate_limited",
+    "concurrency_limited",
+    "overloaded",
+    "payload_too_large",
+    "url_refused",
+    "budget_exceeded",
 }
 
 
