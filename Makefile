@@ -13,7 +13,7 @@ demo:
 test:
 	@./scripts/setup.sh --test
 	bash scripts/docker-engine.sh
-	bash infra/docker/build-image.sh
+	bash infra/deploy/docker/build-image.sh
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check flows tasks infra
 	.venv/bin/mypy
@@ -22,7 +22,7 @@ test:
 # The Docker worker image (starts a bridge-less Docker engine first when none runs).
 image:
 	bash scripts/docker-engine.sh
-	bash infra/docker/build-image.sh
+	bash infra/deploy/docker/build-image.sh
 
 bench:
 	@./scripts/setup.sh --test

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# What infra/docker/Dockerfile copies, and the files that decide how it builds.
-INPUTS = ("pyproject.toml", "prefect.yaml", "README.md", "flows", "tasks", "infra")
+# What infra/deploy/docker/Dockerfile copies, and the files that decide how it builds.
+INPUTS = ("pyproject.toml", "prefect.yaml", "README.md", "cli", "flows", "tasks", "infra")
 SKIP_PARTS = {"__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
 
 

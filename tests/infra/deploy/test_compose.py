@@ -1,9 +1,9 @@
-"""infra/docker-compose.yml, validated with `docker compose config` (or `docker-compose config`).
+"""infra/deploy/docker-compose.yml, validated with `docker compose config` (or `docker-compose config`).
 
 The stack cannot be started on the build machines (no registry: postgres, prefect and minio images
 cannot be pulled), so these tests render the file the way Compose itself does (`config` pulls
 nothing and starts nothing) and check what matters on the rendered result. The set-up scripts
-under infra/compose/ run here with fake `mc` / `docker-entrypoint.sh` commands.
+under infra/deploy/compose/ run here with fake `mc` / `docker-entrypoint.sh` commands.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from tests.support.tools import ROOT
 
 pytestmark = pytest.mark.docker
 
-COMPOSE_FILE = ROOT / "infra" / "docker-compose.yml"
-COMPOSE_DIR = ROOT / "infra" / "compose"
+COMPOSE_FILE = ROOT / "infra" / "deploy" / "docker-compose.yml"
+COMPOSE_DIR = ROOT / "infra" / "deploy" / "compose"
 ENV_EXAMPLE = COMPOSE_DIR / "env.example"
 LOOPBACK = "127.0.0.1"
 API_URL = "http://127.0.0.1:4200/api"
@@ -56,7 +56,7 @@ def compose_command() -> tuple[str, ...]:
         return (legacy,)
     pytest.fail(
         "neither `docker compose` (Compose v2 plugin) nor `docker-compose` is installed: "
-        "install one (scripts/docker-engine.sh does) to validate infra/docker-compose.yml"
+        "install one (scripts/docker-engine.sh does) to validate infra/deploy/docker-compose.yml"
     )
 
 
@@ -330,7 +330,7 @@ def test_config_fails_without_a_required_secret(tmp_path: Path, name: str, missi
     done = run_config(write_env(tmp_path / "env", env))
     assert done.returncode != 0, f"config passed without {name}"
     # 1.29: "Missing mandatory value ... in service "x": <msg>"; v2: "required variable ...: <msg>"
-    assert f"set {name} in infra/.env" in done.stdout + done.stderr
+    assert f"set {name} in infra/deploy/.env" in done.stdout + done.stderr
 
 
 def _script_env(tmp_path: Path, fake: str, body: str, **env: str) -> dict[str, str]:

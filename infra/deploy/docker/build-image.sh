@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Build the reelflow worker image.
 #
-#   infra/docker/build-image.sh [--force-base] [extra docker build args...]
+#   infra/deploy/docker/build-image.sh [--force-base] [extra docker build args...]
 #
-# 1. infra/docker/build-base.sh (local Debian base image, cached between runs);
+# 1. infra/deploy/docker/build-base.sh (local Debian base image, cached between runs);
 # 2. docker build --network host from the repository root, with the CA bundle
 #    handed to pip as a BuildKit secret (never in a layer of the final image).
 #
@@ -22,7 +22,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
+ROOT="$(cd "$HERE/../../.." && pwd)"
 IMAGE="${REELFLOW_IMAGE:-reelflow-worker:latest}"
 BASE_IMAGE="${REELFLOW_BASE_IMAGE:-reelflow-base:bookworm}"
 CA_BUNDLE="${REELFLOW_EXTRA_CA_BUNDLE-/etc/ssl/certs/ca-certificates.crt}"
@@ -100,9 +100,9 @@ else
     trap 'rm -rf "$STAGE"' EXIT
     (cd "$ROOT" && tar -c \
         --exclude='__pycache__' --exclude='*.py[cod]' --exclude='.pytest_cache' \
-        --exclude='.mypy_cache' --exclude='.ruff_cache' --exclude='infra/docker' \
+        --exclude='.mypy_cache' --exclude='.ruff_cache' --exclude='infra/deploy/docker' \
         --exclude='.env' --exclude='.env.*' \
-        pyproject.toml $(ls -d README* prefect.yaml 2>/dev/null) flows tasks infra) | tar -x -C "$STAGE"
+        pyproject.toml $(ls -d README* prefect.yaml 2>/dev/null) flows tasks infra cli) | tar -x -C "$STAGE"
     if [ -n "$CA_BUNDLE" ]; then cp "$CA_BUNDLE" "$STAGE/.extra_ca"; else : >"$STAGE/.extra_ca"; fi
     sed -e 's#^RUN --mount=type=secret,id=extra_ca \\$#RUN \\#' \
         -e '/^ *--mount=type=cache,/d' \

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Run once by the postgres image's entrypoint, on an empty data volume (docker-entrypoint-initdb.d):
 # the role and database of reelflow's job ledger, next to Prefect's own database.
-# The password comes from REELFLOW_DB_PASSWORD (infra/.env; postgres-entrypoint.sh has already
+# The password comes from REELFLOW_DB_PASSWORD (infra/deploy/.env; postgres-entrypoint.sh has already
 # refused placeholders); later changes need ALTER ROLE reelflow PASSWORD '...'.
 set -eu
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# One-shot set-up of MinIO for reelflow (the minio-setup service of infra/docker-compose.yml).
+# One-shot set-up of MinIO for reelflow (the minio-setup service of infra/deploy/docker-compose.yml).
 # Idempotent, runs at every `up`:
 #   - the bucket $REELFLOW_BUCKET, private (no anonymous access);
 #   - reelflow's own user, with a policy limited to that bucket (objects, listing, multipart
@@ -11,7 +11,7 @@ die() { echo "minio-setup: $*" >&2; exit 1; }
 
 refuse_placeholder() { # NAME VALUE
     case "$2" in
-        "" | changeme | minioadmin | testing) die "$1 is empty or a placeholder; set a real value in infra/.env" ;;
+        "" | changeme | minioadmin | testing) die "$1 is empty or a placeholder; set a real value in infra/deploy/.env" ;;
     esac
 }
 refuse_placeholder MINIO_ROOT_USER "${MINIO_ROOT_USER:-}"

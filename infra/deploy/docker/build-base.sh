@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the local Debian bookworm base image (no registry needed).
 #
-#   infra/docker/build-base.sh [--force]
+#   infra/deploy/docker/build-base.sh [--force]
 #
 # debootstrap --variant=minbase from the Debian mirror this host's apt already
 # uses, then `docker import`. The image is kept between runs: the build is

@@ -8,8 +8,8 @@ for name in POSTGRES_PASSWORD REELFLOW_DB_PASSWORD; do
     eval "value=\${$name:-}"
     case "$value" in
         "" | changeme | postgres | prefect | reelflow | testing)
-            echo "postgres: $name is empty or a placeholder; set a real password in infra/.env" \
-                 "(PREFECT_DB_PASSWORD / REELFLOW_DB_PASSWORD, see infra/compose/env.example)" >&2
+            echo "postgres: $name is empty or a placeholder; set a real password in infra/deploy/.env" \
+                 "(PREFECT_DB_PASSWORD / REELFLOW_DB_PASSWORD, see infra/deploy/compose/env.example)" >&2
             exit 1 ;;
     esac
 done
