@@ -1,4 +1,4 @@
-"""infra/deploy/docker-compose.yml, validated with `docker compose config` (or `docker-compose config`).
+"""infra/deploy/docker-compose.yml, validated with `docker compose config` (or docker-compose).
 
 The stack cannot be started on the build machines (no registry: postgres, prefect and minio images
 cannot be pulled), so these tests render the file the way Compose itself does (`config` pulls
