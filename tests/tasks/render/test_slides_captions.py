@@ -85,3 +85,30 @@ def test_encode_helpers():
         ]
     )
     assert "RESOLUTION=1280x720" in master and master.endswith("720p/index.m3u8\n")
+
+
+def test_an_unbroken_2000_character_heading_is_laid_out_quickly_and_capped():
+    """Attack (issue 9, #10): a 2,000-character heading took 63 s of slide layout (cubic wrap).
+
+    Counted, not timed: the wrap measures text widths O(log n) times per line, and the title is
+    capped before layout.
+    """
+    from tasks.render import slides
+
+    calls = 0
+    real = slides._width
+
+    def counting(font, text):
+        nonlocal calls
+        calls += 1
+        return real(font, text)
+
+    slide = Slide(title="W" * 2000, bullets=["x" * 5000], narration="n")
+    slides._width = counting
+    try:
+        layout = layout_slide(slide, 1920, 1080, FONT)
+    finally:
+        slides._width = real
+    assert "".join(layout.title_lines).endswith("…")
+    assert sum(len(line) for line in layout.title_lines) <= 160
+    assert calls < 5_000  # the character-by-character scan made ~2 million
