@@ -51,8 +51,8 @@ def main() -> int:
     from infra.settings import get_settings
     from infra.store.artifacts import open_store
     from tasks.maintenance import reap_jobs, sweep
-    from tasks.stage import ledger
     from tests.support.documents import SAMPLE_MARKDOWN
+    from tests.support.ledgers import ledger
     from tests.support.tools import process_worker
 
     source = home / "doc.md"

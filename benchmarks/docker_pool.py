@@ -80,9 +80,9 @@ def main() -> int:
     from infra.prefect.client import cancel_job, submit_job
     from infra.settings import get_settings
     from infra.store.artifacts import S3Store
-    from tasks.stage import ledger
     from tests.support.docker_pool import IMAGE, docker, docker_job_variables, require_image
     from tests.support.documents import SAMPLE_MARKDOWN
+    from tests.support.ledgers import ledger
     from tests.support.tools import LONG_DOC, encoder_of, free_port, pool_worker
 
     require_image()

@@ -1,27 +1,29 @@
-"""The ``video-job`` flow: probe -> script -> render -> upload, cleanup in every outcome.
+"""The ``video-job`` flow: a document becomes a narrated video.
 
-The flow only decides order and passes results along; each stage is a task in ``tasks/``. Failures
-are ReelflowErrors whose text starts with ``[code]``, so the Prefect state message carries the code
-and the failure hook copies it into the ledger.
+probe -> script -> render -> upload, cleanup in every outcome. The flow only decides order: each
+stage is a task in ``tasks/`` run through the typed stage runner. It is the entry point of a run
+(a worker's process or container, or ``reelflow run`` in-process), so it builds what the stages
+share: the settings, the ledger, and the job's context (claim, guard, heartbeat).
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
-from uuid import UUID
-
 from prefect import flow
-from prefect.artifacts import create_progress_artifact, create_table_artifact
+from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
 from flows.hooks import on_cancelled, on_completed, on_crashed, on_failed
-from infra.jobs.models import JobRequest, JobResult
+from infra.errors import ReelflowError, UserCanceled
+from infra.jobs.models import JobKind, JobRequest, JobResult
+from infra.jobs.stages import Stage
+from infra.jobs.validation import validate_request
 from infra.settings import get_settings
+from infra.store.ledger import JobLedger
 from tasks.cleanup import cleanup_stage
 from tasks.probe import probe_stage
 from tasks.render.document import render_stage
-from tasks.script.extractive import script_stage
-from tasks.stage import configured, job_id_for, stage_timeout
+from tasks.script import script_stage
+from tasks.stage import failed_state, job_scope, run_stage
 from tasks.upload import upload_stage
 
 __all__ = ["document_job"]
@@ -37,31 +39,33 @@ __all__ = ["document_job"]
 )
 def document_job(request: JobRequest) -> JobResult:
     """Turn one document into an MP4, an HLS ladder, a thumbnail and captions in the store."""
-    job_id = job_id_for(flow_run.id, request)
     settings = get_settings()
-    progress_id = cast(
-        UUID,
-        create_progress_artifact(
-            progress=0.0, description=f"reelflow job {job_id}: probe, script, render, upload"
-        ),
-    )
-
-    def run(name: str, stage_task: Any, *args: Any) -> Any:
-        """Call a stage with its settings; a stage past its timeout fails with its code."""
-        try:
-            return configured(stage_task, name, settings)(*args)
-        except TimeoutError as exc:
-            raise stage_timeout(name, settings) from exc
-
+    ledger = JobLedger.from_settings(settings.ledger)
     try:
-        doc = run("probe", probe_stage, request, job_id, progress_id)
-        script = run("script", script_stage, doc, request, job_id, progress_id)
-        outputs = run("render", render_stage, script, request, job_id, progress_id)
-        result: JobResult = run("upload", upload_stage, outputs, request, job_id, progress_id)
+        with job_scope(
+            request,
+            kind=JobKind.DOCUMENT,
+            flow_run_id=flow_run.id,
+            settings=settings,
+            ledger=ledger,
+            description="reelflow document job",
+        ) as ctx:
+            request = validate_request(request, settings)
+            try:
+                doc = run_stage(ctx, Stage.PROBE, probe_stage, ctx, request)
+                script = run_stage(ctx, Stage.SCRIPT, script_stage, ctx, doc, request)
+                outputs = run_stage(ctx, Stage.RENDER, render_stage, ctx, script, request)
+                result = run_stage(ctx, Stage.UPLOAD, upload_stage, ctx, outputs, request, doc.name)
+            finally:
+                run_stage(ctx, Stage.CLEANUP, cleanup_stage, ctx)
+    except UserCanceled:
+        raise
+    except ReelflowError as exc:
+        return failed_state(exc)
     finally:
-        run("cleanup", cleanup_stage, job_id)
+        ledger.dispose()
     create_table_artifact(
-        table=[{"output": name, "url": url} for name, url in result.outputs.items()],
-        description=f"Outputs of reelflow job {job_id}",
+        table=[{"output": name, "key": key} for name, key in result.outputs.items()],
+        description=f"Outputs of reelflow job {result.job_id} (keys in the artifact store)",
     )
     return result

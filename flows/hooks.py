@@ -1,42 +1,51 @@
-"""State hooks of the video job: record the outcome in the ledger and clean up.
+"""State hooks of the job flows: record the outcome in the ledger and clean up.
 
 Hooks may run in a process that never ran the job (a fresh container after a crash), so they derive
-everything from the flow run id and its parameters. Each step is guarded: a hook that raises is
-only logged by Prefect, and one failing step must not skip the others.
+everything from the flow run id and its parameters. They act only on a job whose ledger row is
+bound to *this* flow run: a run refused because its job id was taken never touches the job that
+owns the id. Each step is guarded: a hook that raises is only logged by Prefect, and one failing
+step must not skip the others.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from infra.errors import code_from_message
+from infra.errors import ReelflowError, code_from_message
 from infra.prefect.client import fail_flow_run
 from infra.process.cgroup import oom_report
+from infra.settings import Settings, get_settings
+from infra.store.artifacts import open_store
+from infra.store.layout import validate_job_id
+from infra.store.ledger import JobLedger
+from infra.store.removal import remove_work_dir
 from tasks.cleanup import discard_after_cancel, discard_uncommitted
-from tasks.stage import job_id_for, ledger, remove_work_dir
 
 __all__ = ["on_cancelled", "on_completed", "on_crashed", "on_failed"]
 
 log = logging.getLogger("reelflow.hooks")
 
 
-def _job_id(flow_run: Any) -> str:
-    return job_id_for(flow_run.id, (flow_run.parameters or {}).get("request") or {})
-
-
-def _ensure_row(job_id: str, flow_run: Any) -> None:
+def _owned(flow_run: Any) -> tuple[str, Settings, JobLedger] | None:
+    """(job id, settings, ledger) when this flow run owns its job's ledger row, else None."""
     request = (flow_run.parameters or {}).get("request") or {}
-    ledger().create_job(
-        job_id,
-        flow_run_id=str(flow_run.id),
-        source=request.get("source"),
-        kind=request.get("kind"),
-        preset=request.get("preset"),
-    )
+    given = request.get("job_id") if isinstance(request, dict) else None
+    try:
+        job_id = validate_job_id(given or str(flow_run.id))
+        settings = get_settings()
+        ledger = JobLedger.from_settings(settings.ledger)
+    except ReelflowError:
+        log.exception("hook: no job to act on for flow run %s", flow_run.id)
+        return None
+    if not ledger.owns(job_id, str(flow_run.id)):
+        log.info("hook: job %s is not this run's (%s); left alone", job_id, flow_run.id)
+        return None
+    return job_id, settings, ledger
 
 
-def _guarded(what: str, fn: Any, *args: Any) -> None:
+def _guarded(what: str, fn: Callable[..., Any], *args: Any) -> None:
     try:
         fn(*args)
     except Exception:
@@ -44,20 +53,25 @@ def _guarded(what: str, fn: Any, *args: Any) -> None:
 
 
 def on_failed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
-    job_id = _job_id(flow_run)
+    owned = _owned(flow_run)
+    if owned is None:
+        return
+    job_id, settings, ledger = owned
     message = state.message or "the job failed"
     code = code_from_message(message) or "internal_error"
-    _guarded("ledger row", _ensure_row, job_id, flow_run)
-    _guarded("ledger", lambda: ledger().mark_failed(job_id, code, message))
-    _guarded("objects", discard_uncommitted, job_id)
-    _guarded("work dir", remove_work_dir, job_id)
+    _guarded("ledger", ledger.mark_failed, job_id, code, message)
+    _guarded("objects", discard_uncommitted, open_store(settings), job_id)
+    _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)
 
 
 def on_crashed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
     """A crash in a job container that hit its memory limit is ``resource_limit_exceeded``
     (Prefect's executor survives the OOM kill of its engine and runs this hook in the same
     container); any other crash is ``worker_timeout``."""
-    job_id = _job_id(flow_run)
+    owned = _owned(flow_run)
+    if owned is None:
+        return
+    job_id, settings, ledger = owned
     oom = oom_report()
     if oom is not None:
         code, message = "resource_limit_exceeded", oom
@@ -65,19 +79,23 @@ def on_crashed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
     else:
         code = "worker_timeout"
         message = f"[worker_timeout] the worker running the job crashed: {state.message or ''}"
-    _guarded("ledger row", _ensure_row, job_id, flow_run)
-    _guarded("ledger", lambda: ledger().mark_failed(job_id, code, message))
-    _guarded("objects", discard_uncommitted, job_id)
-    _guarded("work dir", remove_work_dir, job_id)
+    _guarded("ledger", ledger.mark_failed, job_id, code, message)
+    _guarded("objects", discard_uncommitted, open_store(settings), job_id)
+    _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)
 
 
 def on_cancelled(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
-    job_id = _job_id(flow_run)
-    _guarded("ledger row", _ensure_row, job_id, flow_run)
-    _guarded("ledger", lambda: ledger().mark_canceled(job_id))
-    _guarded("objects", discard_after_cancel, job_id)
-    _guarded("work dir", remove_work_dir, job_id)
+    owned = _owned(flow_run)
+    if owned is None:
+        return
+    job_id, settings, ledger = owned
+    _guarded("ledger", ledger.mark_canceled, job_id)
+    _guarded("objects", discard_after_cancel, open_store(settings), ledger, job_id)
+    _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)
 
 
 def on_completed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
-    _guarded("work dir", remove_work_dir, _job_id(flow_run))
+    owned = _owned(flow_run)
+    if owned is not None:
+        job_id, settings, _ = owned
+        _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)

@@ -1,7 +1,8 @@
-"""Cleanup stage: remove the job's work directory, and on failure its uncommitted objects.
+"""Cleanup: the job's work directory always; on failure or cancel its uncommitted objects.
 
-Cleanup never fails the job: what it cannot remove it logs. Everything is derived from the job id,
-so the flow's ``finally`` and the state hooks (possibly in a fresh process) can both call it.
+Cleanup never fails the job: what it cannot remove it logs (the sweeper catches it later).
+Everything is derived from the job id through the checked helpers of ``infra/store/removal.py``,
+so the flow's ``finally`` and the state hooks (possibly in a fresh process) do the same thing.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from prefect.cache_policies import NO_CACHE
 
 from infra.errors import ReelflowError
 from infra.logs import job_context
-from infra.settings import get_settings
-from infra.store.artifacts import open_store
-from tasks.stage import job_prefix, ledger, remove_work_dir
-from tasks.upload import MANIFEST
+from infra.store.artifacts import ArtifactStore
+from infra.store.layout import MANIFEST, Area, job_prefix
+from infra.store.ledger import JobLedger
+from infra.store.removal import delete_job_objects, remove_work_dir
+from tasks.stage import JobContext
 
 __all__ = ["UPLOAD_SETTLE_S", "cleanup_stage", "discard_after_cancel", "discard_uncommitted"]
 
@@ -27,15 +29,13 @@ log = logging.getLogger("reelflow.cleanup")
 UPLOAD_SETTLE_S = 2.0
 
 
-def discard_uncommitted(job_id: str) -> int:
-    """Delete the job's objects unless its manifest exists; returns how many were removed."""
+def discard_uncommitted(store: ArtifactStore, job_id: str) -> int:
+    """Delete the job's output and scratch objects unless its manifest exists; how many went."""
     with job_context(job_id):
         try:
-            store = open_store(get_settings())
-            prefix = job_prefix(job_id)
-            if store.exists(prefix + MANIFEST):
-                return 0
-            removed = store.delete_prefix(prefix)
+            if store.exists(job_prefix(job_id) + MANIFEST):
+                return delete_job_objects(store, job_id, (Area.SCRATCH,))
+            removed = delete_job_objects(store, job_id, (Area.JOBS, Area.SCRATCH))
         except ReelflowError:
             log.exception("could not remove uncommitted objects of %s", job_id)
             return 0
@@ -44,17 +44,17 @@ def discard_uncommitted(job_id: str) -> int:
         return removed
 
 
-def discard_after_cancel(job_id: str) -> int:
+def discard_after_cancel(store: ArtifactStore, ledger: JobLedger, job_id: str) -> int:
     """Delete a canceled job's uncommitted objects, twice when it was canceled mid-upload."""
-    removed = discard_uncommitted(job_id)
-    job = ledger().get(job_id)
+    removed = discard_uncommitted(store, job_id)
+    job = ledger.get(job_id)
     if job is not None and job.stage == "upload":
         time.sleep(UPLOAD_SETTLE_S)
-        removed += discard_uncommitted(job_id)
+        removed += discard_uncommitted(store, job_id)
     return removed
 
 
 @task(name="cleanup", cache_policy=NO_CACHE)
-def cleanup_stage(job_id: str) -> bool:
-    with job_context(job_id):
-        return remove_work_dir(job_id)
+def cleanup_stage(ctx: JobContext) -> bool:
+    """Remove the job's work folder; True when nothing is left."""
+    return remove_work_dir(ctx.settings.work_dir_root, ctx.job_id)

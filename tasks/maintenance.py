@@ -1,34 +1,33 @@
 """Maintenance: reap dead jobs, sweep leftovers, enforce retention, keep the ledger's database fit.
 
-Each function takes the ledger, the store and the settings, returns a report (a dict of lists of
-ids/keys, so a dry run shows exactly what an execute would do) and never raises for one bad item.
-The ``reelflow-*`` maintenance flows call them on schedules (prefect.yaml); ``reelflow cleanup``
-calls the same code from the CLI.
+Each function takes the ledger, the store and the settings, returns a report (lists of ids/keys and
+counts, so a dry run shows exactly what an execute would do) and never raises for one bad item.
+Every removal goes through the checked helpers of ``infra/store/removal.py``: a folder or prefix
+whose name is not a valid job id is reported, never removed. The ``reelflow-*`` maintenance flows
+call these on schedules (prefect.yaml); ``reelflow cleanup`` calls the same code from the CLI.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from infra.errors import code_from_message
+from infra.errors import ReelflowError, code_from_message
+from infra.prefect.client import RunState, read_run_state
 from infra.settings import Settings, get_settings
-from infra.store.artifacts import ArtifactStore, open_store
-from infra.store.ledger import TERMINAL, JobLedger, JobStatus
-from tasks.stage import job_prefix, ledger
-from tasks.upload import MANIFEST
+from infra.store.artifacts import ArtifactStore, ObjectInfo, open_store
+from infra.store.layout import MANIFEST, Area, area_prefix, job_prefix, validate_job_id
+from infra.store.ledger import TERMINAL, Job, JobLedger, JobStatus
+from infra.store.removal import delete_job_objects, remove_work_dir
 
 __all__ = [
-    "RunState",
     "enforce_retention",
-    "flow_run_state",
     "ledger_maintenance_task",
     "reap_jobs",
     "reap_task",
@@ -38,41 +37,21 @@ __all__ = [
 ]
 
 log = logging.getLogger("reelflow.maintenance")
-Report = dict[str, list[str]]
+Report = dict[str, Any]
 
 
-class RunState(NamedTuple):
-    """What the reaper needs of a flow run's Prefect state."""
-
-    name: str
-    message: str | None
-    final: bool
-    scheduled: bool  # Scheduled, Late, AwaitingRetry…: it may wait in its pool's queue for long
-
-
-def flow_run_state(flow_run_id: str) -> RunState | None:
-    """Prefect's state (name and message) of a flow run, or None when the run does not exist."""
-    from uuid import UUID
-
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-
+def _valid(job_id: str) -> bool:
     try:
-        with get_client(sync_client=True) as client:
-            state = client.read_flow_run(UUID(flow_run_id)).state
-    except (ObjectNotFound, ValueError):
-        return None
-    if state is None:
-        return None
-    return RunState(
-        state.name or state.type.value, state.message, state.is_final(), state.is_scheduled()
-    )
+        validate_job_id(job_id)
+    except ReelflowError:
+        return False
+    return True
 
 
 def reap_jobs(
     ledger: JobLedger,
     settings: Settings,
-    state_of: Callable[[str], RunState | None] = flow_run_state,
+    state_of: Callable[[str], RunState | None] = read_run_state,
     now: datetime | None = None,
 ) -> Report:
     """Make the ledger right about jobs whose runs ended without telling it.
@@ -115,87 +94,155 @@ def reap_jobs(
     return report
 
 
-def sweep(ledger: JobLedger, store: ArtifactStore, settings: Settings, *, execute: bool) -> Report:
-    """Remove what finished or dead jobs left behind; report orphans both ways."""
-    now = datetime.now(UTC)
-    grace = timedelta(seconds=settings.maintenance.sweep_grace_s)
-    jobs = {job.id: job for job in ledger.list_jobs(limit=1_000_000)}
-    report: Report = defaultdict(list)
+def _by_job(objects: list[ObjectInfo]) -> dict[str, list[ObjectInfo]]:
+    grouped: dict[str, list[ObjectInfo]] = defaultdict(list)
+    for obj in objects:
+        parts = obj.key.split("/")
+        if len(parts) > 2:
+            grouped[parts[1]].append(obj)
+    return grouped
 
+
+def _sweep_work_dirs(
+    jobs: dict[str, Job], settings: Settings, now: datetime, grace: timedelta, execute: bool
+) -> Report:
+    report: Report = defaultdict(list)
     root = settings.work_dir_root
     for folder in sorted(root.iterdir()) if root.exists() else []:
+        if not _valid(folder.name):
+            report["foreign_work_dirs"].append(folder.name)  # not ours to remove
+            continue
         job = jobs.get(folder.name)
-        age = now - datetime.fromtimestamp(folder.stat().st_mtime, UTC)
+        age = now - datetime.fromtimestamp(folder.lstat().st_mtime, UTC)
         if (job is not None and job.status in TERMINAL) or (job is None and age > grace):
             report["work_dirs"].append(folder.name)
             if execute:
-                shutil.rmtree(folder, ignore_errors=True)
+                remove_work_dir(root, folder.name)
+    return report
 
-    prefixes: dict[str, list[Any]] = defaultdict(list)
-    for obj in store.list_objects("jobs/"):
-        prefixes[obj.key.split("/")[1]].append(obj)
-    for job_id, objects in sorted(prefixes.items()):
-        job = jobs.get(job_id)
-        newest = max(o.modified for o in objects)
-        committed = any(o.key == job_prefix(job_id) + MANIFEST for o in objects)
-        old = now - newest > grace
-        if not committed and old and (job is None or job.status != JobStatus.RUNNING):
-            report["uncommitted"].append(job_id)
-        elif job is None and old:
-            report["orphaned_objects"].append(job_id)
-        else:
-            continue
+
+def sweep(ledger: JobLedger, store: ArtifactStore, settings: Settings, *, execute: bool) -> Report:
+    """Remove what finished or dead jobs left behind; report orphans both ways.
+
+    - work folders of terminal jobs, and of unknown ones older than the grace period;
+    - ``jobs/<id>/`` without a manifest (uncommitted) once old and not running, and of unknown jobs;
+    - ``scratch/<id>/`` (chunk outputs) of jobs no longer running;
+    - ``inbox/<id>/`` uploads of unknown jobs (a submission that never happened);
+    - stale multipart uploads; ledger rows of SUCCEEDED jobs whose objects are gone (annotated).
+    """
+    now = datetime.now(UTC)
+    grace = timedelta(seconds=settings.maintenance.sweep_grace_s)
+    jobs = {job.id: job for job in ledger.list_jobs(limit=1_000_000, include_deleted=True)}
+    report = _sweep_work_dirs(jobs, settings, now, grace, execute)
+
+    def remove(area: Area, job_id: str, bucket: str) -> None:
+        report[bucket].append(job_id)
         if execute:
-            store.delete_prefix(job_prefix(job_id))
+            try:
+                delete_job_objects(store, job_id, (area,))
+            except ReelflowError:
+                log.exception("sweeper: could not remove %s%s/", area_prefix(area), job_id)
+
+    committed_ids: set[str] = set()
+    for job_id, objects in sorted(_by_job(store.list_objects(area_prefix(Area.JOBS))).items()):
+        if not _valid(job_id):
+            report["foreign_prefixes"].append(f"jobs/{job_id}/")
+            continue
+        job = jobs.get(job_id)
+        old = now - max(o.modified for o in objects) > grace
+        committed = any(o.key == job_prefix(job_id) + MANIFEST for o in objects)
+        if committed:
+            committed_ids.add(job_id)
+        if not committed and old and (job is None or job.status != JobStatus.RUNNING):
+            remove(Area.JOBS, job_id, "uncommitted")
+        elif job is None and old:
+            remove(Area.JOBS, job_id, "orphaned_objects")
+    for area, bucket in ((Area.SCRATCH, "scratch"), (Area.INBOX, "orphaned_uploads")):
+        for job_id, objects in sorted(_by_job(store.list_objects(area_prefix(area))).items()):
+            if not _valid(job_id):
+                report["foreign_prefixes"].append(f"{area.value}/{job_id}/")
+                continue
+            job = jobs.get(job_id)
+            old = now - max(o.modified for o in objects) > grace
+            if area == Area.SCRATCH and old and (job is None or job.status in TERMINAL):
+                remove(area, job_id, bucket)
+            elif area == Area.INBOX and old and job is None:
+                remove(area, job_id, bucket)
     for job in jobs.values():
-        if job.status == JobStatus.SUCCEEDED and job.artifacts and job.id not in prefixes:
+        if (
+            job.status == JobStatus.SUCCEEDED
+            and job.artifacts
+            and job.deleted_at is None
+            and job.id not in committed_ids
+        ):
             report["missing_objects"].append(job.id)
             if execute:
                 ledger.annotate(
                     job.id, f"sweeper {now:%Y-%m-%d %H:%M}: outputs missing", drop_artifacts=True
                 )
-    stale = store.abort_stale_uploads(now - grace) if execute else 0
-    report["stale_uploads_aborted"] = [str(stale)]
+    report["stale_uploads_aborted"] = store.abort_stale_uploads(now - grace) if execute else 0
     return dict(report)
 
 
 def enforce_retention(
     ledger: JobLedger, store: ArtifactStore, settings: Settings, days: int, *, execute: bool
 ) -> Report:
-    """Jobs finished more than ``days`` ago: their objects, work dirs and ledger rows."""
+    """Jobs finished more than ``days`` ago: their objects (outputs, scratch, inbox), work
+    folders and ledger rows. A row whose id is not a valid job id is reported, never acted on."""
     cutoff = datetime.now(UTC) - timedelta(days=days)
-    expired = [job.id for job in ledger.list_finished_before(cutoff)]
+    report: Report = {"expired": [], "refused": []}
+    for job in ledger.list_finished_before(cutoff):
+        if not _valid(job.id):
+            report["refused"].append(job.id)
+            log.error("retention: ledger row %r is not a valid job id; left alone", job.id)
+            continue
+        report["expired"].append(job.id)
+        if execute:
+            try:
+                delete_job_objects(store, job.id, (Area.JOBS, Area.SCRATCH, Area.INBOX))
+                remove_work_dir(settings.work_dir_root, job.id)
+            except ReelflowError:
+                log.exception("retention: could not remove job %s; kept for the next run", job.id)
+                report["expired"].remove(job.id)
     if execute:
-        for job_id in expired:
-            store.delete_prefix(job_prefix(job_id))
-            shutil.rmtree(settings.work_dir_root / job_id, ignore_errors=True)
-        ledger.delete(expired)
-    return {"expired": expired}
+        ledger.delete(report["expired"])
+    return report
+
+
+def _with_ledger(fn: Callable[[JobLedger, Settings], Any]) -> Any:
+    settings = get_settings()
+    ledger = JobLedger.from_settings(settings.ledger)
+    try:
+        return fn(ledger, settings)
+    finally:
+        ledger.dispose()
 
 
 @task(name="reap", cache_policy=NO_CACHE)
 def reap_task() -> Report:
-    return reap_jobs(ledger(), get_settings())
+    return _with_ledger(reap_jobs)
 
 
 @task(name="sweep", cache_policy=NO_CACHE)
 def sweep_task(execute: bool) -> Report:
-    settings = get_settings()
-    return sweep(ledger(), open_store(settings), settings, execute=execute)
+    return _with_ledger(
+        lambda ledger, settings: sweep(ledger, open_store(settings), settings, execute=execute)
+    )
 
 
 @task(name="retention", cache_policy=NO_CACHE)
 def retention_task(days: int | None, execute: bool) -> Report:
-    settings = get_settings()
-    return enforce_retention(
-        ledger(),
-        open_store(settings),
-        settings,
-        days if days is not None else settings.maintenance.retention_days,
-        execute=execute,
+    return _with_ledger(
+        lambda ledger, settings: enforce_retention(
+            ledger,
+            open_store(settings),
+            settings,
+            days if days is not None else settings.maintenance.retention_days,
+            execute=execute,
+        )
     )
 
 
 @task(name="ledger-maintenance", cache_policy=NO_CACHE)
 def ledger_maintenance_task() -> str:
-    return ledger().maintain()
+    return _with_ledger(lambda ledger, _settings: ledger.maintain())

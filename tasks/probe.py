@@ -1,56 +1,89 @@
-"""Probe stage: validate and inspect the input before any work is spent on it.
+"""Probe stage: get the source into the job's work folder, then validate and inspect it.
 
-The type is sniffed from content (``%PDF-`` header, UTF-8 text, else ffprobe), never from the
-extension; the extension only tells Markdown from plain text. Limits come from settings.
+The source is copied first (``infra/jobs/sources.py``: input roots, no symlink swaps, regular files
+only, ``s3://`` inbox keys, https under the SSRF rules), bounded by the size limit of its kind;
+every later stage reads only that private copy. The type is sniffed from content
+(``infra/jobs/detect.py``); the extension only tells Markdown from plain text.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from uuid import UUID
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.runtime import flow_run
 
 from infra.errors import InputInvalid, InputTooLarge, InputUnreadable
+from infra.jobs.detect import Content, detect_kind, sniff_file
 from infra.jobs.limits import check_free_space
 from infra.jobs.models import DocumentInput, JobKind, JobRequest
-from infra.media.ffprobe import MediaInfo, probe_media
-from infra.media.safety import check_references
-from infra.settings import Settings, get_settings
-from infra.store.artifacts import sha256_file
-from tasks.stage import ledger, stage
+from infra.jobs.sources import (
+    copy_bounded,
+    fd_chunks,
+    open_local_source,
+    parse_s3_source,
+    resolve_local_source,
+    safe_file_name,
+    source_name,
+)
+from infra.settings import Settings
+from tasks.stage import JobContext
 
-__all__ = ["probe_document", "probe_stage", "sniff_type", "split_markdown", "split_text"]
+__all__ = [
+    "InputFile",
+    "fetch_source",
+    "inspect_document",
+    "probe_document",
+    "probe_stage",
+    "split_markdown",
+    "split_text",
+]
 
-MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdown"}
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(\S.*)$")
+_CLOSING_HASHES = re.compile(r"[ \t]+#+[ \t]*$")
 
 
-def sniff_type(path: Path) -> str:
-    """``pdf``, ``markdown``, ``text`` or ``binary``, from the first bytes of the file."""
-    with path.open("rb") as fh:
-        head = fh.read(8192)
-    if not head:
-        raise InputInvalid(f"{path.name} is empty; upload a PDF, Markdown or text file")
-    if head.lstrip(b"\xef\xbb\xbf\r\n\t ").startswith(b"%PDF-"):
-        return "pdf"
-    if b"\x00" not in head:
-        try:
-            head.decode("utf-8")
-            is_text = True
-        except UnicodeDecodeError as exc:
-            is_text = exc.start >= len(head) - 3  # a character cut at the 8 KiB boundary
-        if is_text:
-            return "markdown" if path.suffix.lower() in MARKDOWN_SUFFIXES else "text"
-    return "binary"
+@dataclass(frozen=True)
+class InputFile:
+    """The job's private copy of its source."""
+
+    path: Path
+    name: str  # the name as the client gave it (kept in the manifest)
+    size: int
+    sha256: str
+
+
+def fetch_source(ctx: JobContext, request: JobRequest, max_bytes: int) -> InputFile:
+    """Copy the request's source into ``<work>/input/`` under the rules above."""
+    settings = ctx.settings
+    name = source_name(request.source)
+    folder = ctx.work_dir / "input"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / safe_file_name(name)
+    if request.source.startswith("s3://"):
+        s3 = parse_s3_source(request.source, settings.storage.bucket, settings.input.s3_prefixes)
+        store = ctx.store()
+        with ctx.doing("download"):
+            if store.size_of(s3.key) is None:
+                raise InputInvalid(f"the source object {s3.key!r} does not exist")
+            digest = copy_bounded(store.iter_chunks(s3.key), target, max_bytes, name)
+    elif request.source.startswith(("https://", "http://")):
+        from infra.net.fetch import fetch_url
+
+        with ctx.doing("download"):
+            digest = fetch_url(request.source, target, max_bytes, settings.net)
+    else:
+        local = resolve_local_source(request.source, settings.input.roots)
+        with open_local_source(local) as fd:
+            digest = copy_bounded(fd_chunks(fd, name), target, max_bytes, name)
+    return InputFile(target, name, target.stat().st_size, digest)
 
 
 def _read_pdf(path: Path, settings: Settings) -> tuple[str, list[tuple[str, str]], int]:
     from pypdf import PdfReader
-    from pypdf.errors import FileNotDecryptedError, PdfReadError, PdfStreamError
+    from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError, PdfStreamError
 
     cfg = settings.input
     try:
@@ -64,6 +97,12 @@ def _read_pdf(path: Path, settings: Settings) -> tuple[str, list[tuple[str, str]
         raise InputUnreadable(
             f"{path.name} is password-protected; upload a copy without a password"
         ) from exc
+    except LimitReachedError as exc:
+        raise InputUnreadable(
+            f"{path.name} is beyond what reelflow reads ({exc}); re-export the PDF"
+        ) from exc
+    except RecursionError as exc:
+        raise InputUnreadable(f"{path.name} has a page tree nested too deeply to read") from exc
     except (PdfReadError, PdfStreamError, ValueError, KeyError, OSError) as exc:
         raise InputUnreadable(f"{path.name} is not a readable PDF ({exc})") from exc
     if pages > cfg.max_pdf_pages:
@@ -76,6 +115,8 @@ def _read_pdf(path: Path, settings: Settings) -> tuple[str, list[tuple[str, str]
     for number, page in enumerate(reader.pages, start=1):
         try:
             text = page.extract_text() or ""
+        except RecursionError as exc:
+            raise InputUnreadable(f"page {number} of {path.name} is nested too deeply") from exc
         except Exception as exc:  # pypdf raises many types on broken content streams
             raise InputUnreadable(f"page {number} of {path.name} cannot be read ({exc})") from exc
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
@@ -92,13 +133,22 @@ def _read_pdf(path: Path, settings: Settings) -> tuple[str, list[tuple[str, str]
 
 
 def split_markdown(text: str) -> list[tuple[str, str]]:
-    """Headings become section titles; code blocks, images and link targets are dropped."""
-    text = re.sub(r"```.*?```", " ", text, flags=re.S)
+    """Headings become section titles; code blocks, images and link targets are dropped.
+
+    Line-by-line with anchored, non-backtracking patterns (a hostile heading stays linear).
+    """
     sections: list[tuple[str, list[str]]] = []
+    in_code = False
     for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+            continue
+        if in_code:
+            continue
         match = _HEADING.match(line)
         if match:
-            sections.append((_clean_inline(match.group(2)), []))
+            title = _CLOSING_HASHES.sub("", match.group(2))
+            sections.append((_clean_inline(title), []))
             continue
         if not sections:
             sections.append(("", []))
@@ -155,88 +205,91 @@ def split_text(text: str) -> list[tuple[str, str]]:
 
 
 def _read_text(path: Path, settings: Settings) -> str:
+    limit = settings.input.max_text_chars
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig") as fh:
+            return fh.read(limit)
     except UnicodeDecodeError as exc:
         raise InputInvalid(f"{path.name} is not UTF-8 text") from exc
-    return text[: settings.input.max_text_chars]
 
 
-def probe_document(path: Path, settings: Settings | None = None) -> DocumentInput:
+def probe_document(
+    path: Path, content: Content, settings: Settings, *, name: str | None = None, sha256: str
+) -> DocumentInput:
     """Validate a document and extract its text and sections.
 
-    Raises InputInvalid (missing, empty, not a document), InputTooLarge (bytes or pages over the
-    limit) or InputUnreadable (encrypted, corrupt, scanned or nearly empty).
+    Raises InputTooLarge (pages over the limit) or InputUnreadable (encrypted, corrupt, scanned or
+    nearly empty).
     """
-    settings = settings or get_settings()
-    if not path.is_file():
-        raise InputInvalid(f"{path} does not exist or is not a file")
-    size = path.stat().st_size
-    if size > settings.input.max_bytes:
-        raise InputTooLarge(
-            f"{path.name} is {size / 1e6:.1f} MB; the limit is "
-            f"{settings.input.max_bytes / 1e6:.1f} MB (REELFLOW_INPUT__MAX_BYTES)"
-        )
-    doc_type = sniff_type(path)
+    shown = name or path.name
     pages = None
-    if doc_type == "pdf":
+    if content == Content.PDF:
         text, sections, pages = _read_pdf(path, settings)
-    elif doc_type == "markdown":
+    elif content == Content.MARKDOWN:
         text = _read_text(path, settings)
         sections = split_markdown(text)
-    elif doc_type == "text":
+    else:
         text = _read_text(path, settings)
         sections = split_text(text)
-    else:
-        raise InputInvalid(
-            f"{path.name} is not a PDF, Markdown or UTF-8 text file (content sniffed, "
-            "extension ignored)"
-        )
     visible = len("".join(text.split()))
     if visible < settings.input.min_text_chars:
         hint = " The PDF looks scanned (images only) or empty; OCR it first." if pages else ""
+        noun = "character" if visible == 1 else "characters"
         raise InputUnreadable(
-            f"{path.name} has only {visible} characters of text; at least "
+            f"{shown} has only {visible} {noun} of text; at least "
             f"{settings.input.min_text_chars} are needed.{hint}"
         )
     return DocumentInput(
         path=str(path),
-        doc_type=doc_type,
-        sha256=sha256_file(path),
-        size=size,
+        name=shown,
+        doc_type=content.value,
+        sha256=sha256,
+        size=path.stat().st_size,
         pages=pages,
         text=text,
         sections=sections,
     )
 
 
-def probe_media_file(path: Path, settings: Settings | None = None) -> MediaInfo:
-    """ffprobe a media input after refusing playlists that point outside its folder."""
-    settings = settings or get_settings()
-    check_references(path)
-    return probe_media(
-        path, ffprobe=settings.render.ffprobe_bin, timeout_s=settings.input.probe_timeout_s
-    )
+def inspect_document(path: Path, settings: Settings, name: str | None = None) -> DocumentInput:
+    """Sniff and read a document file (a private copy); InputInvalid when it is not one."""
+    from infra.store.artifacts import sha256_file
+
+    shown = name or path.name
+    size = path.stat().st_size
+    if size > settings.input.max_bytes:
+        raise InputTooLarge(
+            f"{shown} is {size / 1e6:.1f} MB; the limit is "
+            f"{settings.input.max_bytes / 1e6:.1f} MB (REELFLOW_INPUT__MAX_BYTES)"
+        )
+    content = sniff_file(path, shown)
+    if content not in (Content.PDF, Content.MARKDOWN, Content.TEXT):
+        raise InputInvalid(
+            f"{shown} is not a PDF, Markdown or UTF-8 text file (content sniffed, extension "
+            "ignored)"
+        )
+    return probe_document(path, content, settings, name=shown, sha256=sha256_file(path))
 
 
 @task(name="probe", cache_policy=NO_CACHE)
-def probe_stage(request: JobRequest, job_id: str, progress_id: UUID | None) -> DocumentInput:
-    ledger().create_job(
-        job_id,
-        flow_run_id=str(flow_run.id or "") or None,
-        source=request.source,
-        kind=request.kind,
-        preset=request.preset,
+def probe_stage(ctx: JobContext, request: JobRequest) -> DocumentInput:
+    """The document job's probe: free space, the private copy, its type, its text."""
+    settings = ctx.settings
+    check_free_space(settings.work_dir_root, request.preset or "hd", settings)
+    source = fetch_source(ctx, request, settings.input.max_bytes)
+    content = sniff_file(source.path, source.name)
+    kind = detect_kind(
+        source.path,
+        content,
+        ffprobe=settings.render.ffprobe_bin,
+        timeout_s=settings.input.probe_timeout_s,
+        guard=ctx.guard,
     )
-    with stage(job_id, "probe", progress_id, done=10):
-        settings = get_settings()
-        check_free_space(settings.work_dir_root, request.preset, settings)
-        path = Path(request.source)
-        if request.kind == JobKind.MEDIA:
-            info = probe_media_file(path)
-            raise InputInvalid(
-                f"{path.name} is media ({info.format_name}); media jobs are not available yet"
-            )
-        doc = probe_document(path)
-        ledger().mark_running(job_id, "probe", input_sha256=doc.sha256)
-        return doc
+    if kind != JobKind.DOCUMENT or request.kind == JobKind.MEDIA:
+        raise InputInvalid(
+            f"{source.name} is a media file: it is a media job, not a document job "
+            "(reelflow run and the job API route it by content)"
+        )
+    doc = probe_document(source.path, content, settings, name=source.name, sha256=source.sha256)
+    ctx.ledger.mark_running(ctx.job_id, "probe", input_sha256=doc.sha256)
+    return doc

@@ -1,81 +1,232 @@
-"""What every stage task shares: the retry condition, stage bookkeeping and job paths.
+"""The job's context and the typed stage runner both flows use.
 
-Paths and ids are derived only from the flow run id and the request, never from in-memory state,
-so a hook running in a fresh process (a Docker container after a crash) finds the same things.
+A flow run builds one :class:`JobContext` (:func:`job_scope`): it claims the job id in the ledger
+(``job_id_taken`` before any work when the id belongs to another run), starts the job's watchdog
+(the resource guard every external process of the job runs under, passed explicitly) and its ledger
+heartbeat, and creates the Prefect progress artifact. Every stage then runs through
+:func:`run_stage`, which marks the stage in the ledger, applies the stage's timeout and retry
+policy from settings, maps a timeout to the error of what the stage was doing, and moves the
+progress bar through the stage's band (``infra/jobs/stages.py``).
+
+Settings, the ledger and the guard are passed down from the flow (the entry point of a run);
+nothing here reads a process-wide cache.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import threading
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
-from prefect.artifacts import update_progress_artifact
-from prefect.tasks import exponential_backoff
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.tasks import Task, exponential_backoff
 
-from infra.errors import (
-    FFmpegTimeout,
-    InputUnreadable,
-    InternalError,
-    ReelflowError,
-    ScriptInvalid,
-    StorageUnavailable,
+from infra.errors import InternalError, ReelflowError, UserCanceled
+from infra.jobs.limits import effective_limits
+from infra.jobs.models import JobKind, JobRequest
+from infra.jobs.stages import (
+    ACTIVITY_TIMEOUT_ERRORS,
+    PROGRESS_BANDS,
+    STAGE_TIMEOUT_ERRORS,
+    Stage,
 )
 from infra.logs import job_context
-from infra.settings import Settings, get_settings
-from infra.store.ledger import JobLedger, ledger_from
+from infra.process.runner import redact_text
+from infra.process.watchdog import JobWatchdog
+from infra.settings import Settings
+from infra.store.artifacts import ArtifactStore, open_store
+from infra.store.layout import validate_job_id
+from infra.store.ledger import JobLedger
+from infra.store.removal import job_work_dir
 
 __all__ = [
-    "STAGE_TIMEOUT_ERRORS",
-    "configured",
+    "JobContext",
+    "failed_state",
     "job_id_for",
-    "job_prefix",
-    "ledger",
-    "remove_work_dir",
+    "job_scope",
+    "record_failure",
     "retry_on_retryable",
-    "stage",
+    "run_stage",
     "stage_timeout",
-    "work_dir",
 ]
 
 log = logging.getLogger("reelflow.stage")
-T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
+PROGRESS_STEP = 2.0  # percent: smaller moves are not written (ledger and artifact writes)
 
 
-# What a stage that ran past its timeout fails with.
-STAGE_TIMEOUT_ERRORS: dict[str, type[ReelflowError]] = {
-    "probe": InputUnreadable,
-    "script": ScriptInvalid,
-    "render": FFmpegTimeout,
-    "upload": StorageUnavailable,
-    "cleanup": InternalError,
-}
+def job_id_for(flow_run_id: UUID | str, request: JobRequest) -> str:
+    """The job id: the request's own (validated), else the flow run id."""
+    return validate_job_id(request.job_id or str(flow_run_id))
 
 
-def configured(stage_task: T, name: str, settings: Settings) -> T:
-    """``stage_task`` with its timeout and retry policy from settings (read at run time)."""
-    cfg = settings.stages
-    return stage_task.with_options(  # type: ignore[attr-defined]
-        timeout_seconds=getattr(cfg, f"{name}_timeout_s"),
-        retries=cfg.retries,
-        retry_delay_seconds=exponential_backoff(backoff_factor=cfg.retry_backoff_s),
-        retry_jitter_factor=cfg.retry_jitter,
-        retry_condition_fn=retry_on_retryable,
-    )
+class JobContext:
+    """What every stage of one job needs; built once per flow run by :func:`job_scope`.
+
+    A plain class on purpose: Prefect passes it to tasks as it is, without visiting its fields.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        flow_run_id: str | None,
+        kind: JobKind,
+        settings: Settings,
+        ledger: JobLedger,
+        guard: JobWatchdog,
+        progress_id: UUID | None,
+    ) -> None:
+        self.job_id = job_id
+        self.flow_run_id = flow_run_id
+        self.kind = kind
+        self.settings = settings
+        self.ledger = ledger
+        self.guard = guard
+        self.progress_id = progress_id
+        self.work_dir: Path = job_work_dir(settings.work_dir_root, job_id)
+        self._store: ArtifactStore | None = None
+        self._activities: list[str] = []
+        self._shown = -PROGRESS_STEP
+
+    def store(self) -> ArtifactStore:
+        if self._store is None:
+            self._store = open_store(self.settings)
+        return self._store
+
+    @contextlib.contextmanager
+    def doing(self, activity: str) -> Iterator[None]:
+        """Declare what the job is doing (``upload``, ``llm``...): a timeout is blamed on it."""
+        self._activities.append(activity)
+        try:
+            yield
+        finally:
+            self._activities.pop()
+
+    def activity(self) -> str | None:
+        """What the job was doing most recently: a declared activity or its last process."""
+        return self._activities[-1] if self._activities else self.guard.last_process
+
+    def progress(self, stage: Stage, fraction: float) -> None:
+        """Move the job's progress to ``fraction`` (0-1) of ``stage``'s band. Never raises."""
+        start, end = PROGRESS_BANDS[self.kind].get(stage, (0.0, 0.0))
+        percent = start + (end - start) * min(max(fraction, 0.0), 1.0)
+        if percent - self._shown < PROGRESS_STEP and percent < 100.0:
+            return
+        self._shown = percent
+        try:
+            self.ledger.set_progress(self.job_id, percent)
+            if self.progress_id is not None:
+                update_progress_artifact(artifact_id=self.progress_id, progress=round(percent, 1))
+        except Exception:  # progress is informative; never fail a job over it
+            log.warning("could not update progress", exc_info=True)
 
 
-def stage_timeout(name: str, settings: Settings) -> ReelflowError:
-    seconds = getattr(settings.stages, f"{name}_timeout_s")
-    return STAGE_TIMEOUT_ERRORS[name](
-        f"the {name} stage ran past its {seconds:.0f} s timeout and was stopped "
-        f"(REELFLOW_STAGES__{name.upper()}_TIMEOUT_S)"
-    )
+def _heartbeat(ctx: JobContext, stop: threading.Event) -> None:
+    """Touch the job's ledger row every ``REELFLOW_LEDGER__HEARTBEAT_S`` while the job runs."""
+    interval = ctx.settings.ledger.heartbeat_s
+    while not stop.wait(interval):
+        try:
+            ctx.ledger.touch(ctx.job_id)
+        except Exception:  # a missed beat is what the reaper is for; never fail the job
+            log.warning("ledger heartbeat failed", exc_info=True)
+
+
+@contextlib.contextmanager
+def job_scope(
+    request: JobRequest,
+    *,
+    kind: JobKind,
+    flow_run_id: UUID | str | None,
+    settings: Settings,
+    ledger: JobLedger,
+    description: str,
+) -> Iterator[JobContext]:
+    """Claim the job, start its guard and heartbeat; stop both whatever happens.
+
+    Raises JobIdTaken before any work when the job id belongs to another run, InputInvalid for an
+    id that could be a path, and ``resource_limit_exceeded``/``input_invalid`` when the request
+    asks for limits above the operator's.
+    """
+    job_id = job_id_for(flow_run_id or "", request)
+    with job_context(job_id):
+        ledger.claim_job(  # first: a taken id is refused before anything else happens
+            job_id,
+            flow_run_id=str(flow_run_id) if flow_run_id else None,
+            source=request.source,
+            kind=kind.value,
+            preset=request.preset,
+        )
+        limits = effective_limits(request.limits, settings)
+        progress_id = _progress_artifact(job_id, description)
+        guard = JobWatchdog(
+            limits,
+            job_work_dir(settings.work_dir_root, job_id),
+            interval_s=settings.limits.watchdog_interval_s,
+        )
+        ctx = JobContext(
+            job_id=job_id,
+            flow_run_id=str(flow_run_id) if flow_run_id else None,
+            kind=kind,
+            settings=settings,
+            ledger=ledger,
+            guard=guard,
+            progress_id=progress_id,
+        )
+        stop = threading.Event()
+        beat = threading.Thread(
+            target=_heartbeat, args=(ctx, stop), name="reelflow-heartbeat", daemon=True
+        )
+        guard.start()
+        beat.start()
+        try:
+            yield ctx
+        except UserCanceled:
+            raise
+        except ReelflowError as exc:
+            record_failure(ctx, exc)
+            raise
+        except Exception as exc:  # a bug: recorded as internal_error, then Prefect shows it
+            record_failure(ctx, InternalError(f"{type(exc).__name__}: {exc}"))
+            raise
+        finally:
+            stop.set()
+            beat.join(timeout=5)
+            guard.stop()
+
+
+def record_failure(ctx: JobContext, exc: ReelflowError) -> None:
+    """FAILED in the ledger with the error's code, message and (redacted) stderr tail; the tail
+    is logged once here with the job id. Never raises (the flow's hooks are the safety net)."""
+    detail = redact_text(exc.detail) if exc.detail else None
+    if detail:
+        log.error("[%s] %s\n%s", exc.code, exc.message, detail)
+    try:
+        ctx.ledger.mark_failed(ctx.job_id, exc.code, str(exc), detail)
+    except Exception:
+        log.exception("could not record the failure of job %s", ctx.job_id)
+
+
+def failed_state(exc: ReelflowError) -> Any:
+    """A Prefect Failed state whose message starts with ``[code]`` (docs/ERRORS.md)."""
+    from prefect.states import Failed
+
+    return Failed(message=str(exc), data=exc)
+
+
+def _progress_artifact(job_id: str, description: str) -> UUID | None:
+    try:
+        created = create_progress_artifact(progress=0.0, description=f"{description} {job_id}")
+    except Exception:  # the UI's progress bar is informative; the ledger has the progress
+        log.warning("could not create the progress artifact", exc_info=True)
+        return None
+    return created if isinstance(created, UUID) else None
 
 
 def retry_on_retryable(task: Any, task_run: Any, state: Any) -> bool:  # noqa: ARG001
@@ -84,77 +235,45 @@ def retry_on_retryable(task: Any, task_run: Any, state: Any) -> bool:  # noqa: A
     return isinstance(exc, ReelflowError) and exc.retryable
 
 
-def job_id_for(flow_run_id: UUID | str, request: Mapping[str, Any] | Any) -> str:
-    """The job id: the request's own, else the flow run id."""
-    given = request.get("job_id") if isinstance(request, Mapping) else request.job_id
-    return str(given or flow_run_id)
+def stage_timeout(ctx: JobContext, stage: Stage) -> ReelflowError:
+    """The error of a stage stopped at its timeout: what it was doing decides the code."""
+    seconds = getattr(ctx.settings.stages, f"{stage.value}_timeout_s", None)
+    activity = ctx.activity()
+    error = ACTIVITY_TIMEOUT_ERRORS.get(activity or "", STAGE_TIMEOUT_ERRORS[stage])
+    doing = f" while {activity} was running" if activity else ""
+    return error(
+        f"the {stage.value} stage ran past its {seconds or 0:.0f} s timeout{doing} and was "
+        f"stopped (REELFLOW_STAGES__{stage.value.upper()}_TIMEOUT_S)"
+    )
 
 
-def job_prefix(job_id: str) -> str:
-    return f"jobs/{job_id}/"
+def run_stage(
+    ctx: JobContext, stage: Stage, stage_task: Task[P, R], *args: P.args, **kwargs: P.kwargs
+) -> R:
+    """Run ``stage_task`` as the job's ``stage``, with the stage's timeout and retry policy.
 
-
-def work_dir(job_id: str, settings: Settings | None = None) -> Path:
-    root = (settings or get_settings()).work_dir_root
-    path = (root / job_id).resolve()
-    if path.parent != root.resolve():
-        raise ValueError(f"job id {job_id!r} does not name a folder under the work root")
-    return path
-
-
-def remove_work_dir(job_id: str, settings: Settings | None = None) -> bool:
-    """Remove the job's work folder; True when nothing is left. Never raises."""
-    path = work_dir(job_id, settings)
-    shutil.rmtree(path, ignore_errors=True)
-    if path.exists():
-        log.error("could not remove work dir %s", path)
-        return False
-    return True
-
-
-def ledger(settings: Settings | None = None) -> JobLedger:
-    return ledger_from((settings or get_settings()).ledger)
-
-
-@contextlib.contextmanager
-def stage(
-    job_id: str, name: str, progress_id: UUID | None = None, done: float | None = None
-) -> Iterator[None]:
-    """Record that ``job_id`` entered stage ``name``; on success move the progress bar."""
-    with job_context(job_id):
-        jobs = ledger()
-        jobs.mark_running(job_id, name, heartbeat_at=datetime.now(UTC))
-        log.info("stage %s started", name)
-        beating = threading.Event()
-        beat = threading.Thread(
-            target=_heartbeat, args=(job_id, beating), name="reelflow-heartbeat", daemon=True
-        )
-        beat.start()
-        try:
-            yield
-        finally:
-            beating.set()
-            beat.join(timeout=5)
-        log.info("stage %s finished", name)
-        if done is not None:
-            update_progress(job_id, progress_id, done)
-
-
-def _heartbeat(job_id: str, stop: threading.Event) -> None:
-    """Touch the job's ledger row every ``REELFLOW_LEDGER__HEARTBEAT_S`` while a stage runs."""
-    interval = get_settings().ledger.heartbeat_s
-    while not stop.wait(interval):
-        try:
-            ledger().touch(job_id)
-        except Exception:  # a missed beat is what the reaper is for; never fail the job
-            log.warning("ledger heartbeat failed", exc_info=True)
-
-
-def update_progress(job_id: str, progress_id: UUID | None, percent: float) -> None:
-    """Move the job's progress in the ledger and on its Prefect progress artifact."""
+    mypy checks ``args`` against the task's own signature. The ledger shows the stage while it
+    runs (not for cleanup, which also runs after a job ended); the progress bar reaches the end
+    of the stage's band when it returns.
+    """
+    cfg = ctx.settings.stages
+    configured = stage_task.with_options(
+        timeout_seconds=getattr(cfg, f"{stage.value}_timeout_s", None),
+        retries=cfg.retries,
+        retry_delay_seconds=exponential_backoff(backoff_factor=cfg.retry_backoff_s),
+        retry_jitter_factor=cfg.retry_jitter,
+        retry_condition_fn=retry_on_retryable,
+    )
+    if stage != Stage.CLEANUP:
+        ctx.guard.check()
+        ctx.ledger.mark_running(ctx.job_id, stage.value)
+    log.info("stage %s started", stage.value)
+    started = time.monotonic()
     try:
-        ledger().set_progress(job_id, percent)
-        if progress_id is not None:
-            update_progress_artifact(artifact_id=progress_id, progress=round(percent, 1))
-    except Exception:  # progress is informative; never fail a job over it
-        log.warning("could not update progress", exc_info=True)
+        result = configured(*args, **kwargs)
+    except TimeoutError as exc:
+        raise stage_timeout(ctx, stage) from exc
+    log.info("stage %s finished in %.2f s", stage.value, time.monotonic() - started)
+    if stage != Stage.CLEANUP:
+        ctx.progress(stage, 1.0)
+    return result

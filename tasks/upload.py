@@ -1,17 +1,23 @@
 """Upload stage: stream every output to the artifact store, then write ``manifest.json`` last.
 
 The manifest is the commit marker: a prefix without one is uncommitted and is deleted on failure or
-cancel (and by the sweeper). Transient store errors are retryable: the task retries with
-exponential backoff and jitter; re-uploading the same keys is idempotent.
+cancel (and by the sweeper). The commit is the true last step: everything that can fail (tool
+versions, the manifest itself) happens before the manifest is written, and if recording the
+success in the ledger fails afterwards, the manifest is withdrawn first and then the objects, so a
+FAILED job never leaves a committed prefix. The ledger keeps keys only; URLs are presigned when a
+client reads the job (a presigned URL is a bearer token).
+
+Transient store errors are retryable: the task retries with exponential backoff and jitter;
+re-uploading the same keys is idempotent.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from uuid import UUID
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -19,15 +25,17 @@ from prefect.cache_policies import NO_CACHE
 from infra.errors import UserCanceled
 from infra.jobs.models import JobRequest, JobResult, RenderOutputs
 from infra.media.ffprobe import tool_version
-from infra.settings import Settings, get_settings
-from infra.store.artifacts import ArtifactStore, StoredObject, open_store
+from infra.settings import Settings
+from infra.store.artifacts import ArtifactStore, StoredObject
+from infra.store.layout import MANIFEST, job_prefix
 from infra.store.ledger import JobStatus
-from tasks.stage import job_prefix, ledger, stage
+from infra.store.removal import delete_job_objects
+from tasks.stage import JobContext
 
-__all__ = ["MANIFEST", "build_manifest", "is_canceled", "upload_outputs", "upload_stage"]
+__all__ = ["VERSION", "build_manifest", "upload_outputs", "upload_stage", "withdraw"]
 
-MANIFEST = "manifest.json"
-VERSION = "0.1.0"
+log = logging.getLogger("reelflow.upload")
+VERSION = "0.2.0"
 
 
 def build_manifest(
@@ -36,16 +44,19 @@ def build_manifest(
     outputs: RenderOutputs,
     stored: list[StoredObject],
     settings: Settings,
+    source_name: str,
 ) -> dict[str, object]:
+    prefix = job_prefix(job_id)
     return {
         "job_id": job_id,
         "created_at": datetime.now(UTC).isoformat(),
-        "source": Path(request.source).name,
+        "source": source_name,
         "preset": request.preset,
         "language": request.language,
         "duration_s": round(outputs.duration_s, 3),
         "narration_s": round(outputs.narration_s, 3),
         "slide_durations_s": [round(d, 3) for d in outputs.slide_durations_s],
+        "outputs": {name: prefix + key for name, key in outputs.outputs.items()},
         "objects": [
             {"key": o.key, "size": o.size, "sha256": o.sha256, "content_type": o.content_type}
             for o in stored
@@ -64,9 +75,10 @@ def upload_outputs(
     request: JobRequest,
     outputs: RenderOutputs,
     settings: Settings,
+    source_name: str,
     canceled: Callable[[], bool] = lambda: False,
 ) -> JobResult:
-    """Put every output under ``jobs/<job_id>/``, the manifest last; return their URLs.
+    """Put every declared output under ``jobs/<job_id>/``, the manifest last.
 
     ``canceled`` is asked before every object and before the manifest: once it says yes,
     nothing more is uploaded (UserCanceled) and the caller's cleanup removes what was.
@@ -77,48 +89,53 @@ def upload_outputs(
         if canceled():
             raise UserCanceled(f"job {job_id} was canceled during upload; nothing more is stored")
         stored.append(store.put_file(prefix + key, Path(path)))
+    manifest = json.dumps(
+        build_manifest(job_id, request, outputs, stored, settings, source_name), indent=2
+    ).encode()
     if canceled():
         raise UserCanceled(f"job {job_id} was canceled before its manifest; nothing is committed")
-    manifest = build_manifest(job_id, request, outputs, stored, settings)
-    store.put_bytes(
-        prefix + MANIFEST,
-        json.dumps(manifest, indent=2).encode(),
-        "application/json",
-    )
-    main = {
-        "video": prefix + "video.mp4",
-        "hls": prefix + "hls/master.m3u8",
-        "thumbnail": prefix + "thumb.jpg",
-        "captions": prefix + "captions.vtt",
-        "script": prefix + "script.json",
-        "manifest": prefix + MANIFEST,
-    }
+    store.put_bytes(prefix + MANIFEST, manifest, "application/json")  # the commit
+    keys = {name: prefix + key for name, key in outputs.outputs.items()}
+    keys["manifest"] = prefix + MANIFEST
     return JobResult(
         job_id=job_id,
-        status="SUCCEEDED",
-        outputs={name: store.url_for(key) for name, key in main.items()},
+        status=JobStatus.SUCCEEDED,
+        outputs=keys,
         manifest_key=prefix + MANIFEST,
-        details={"keys": main, "duration_s": outputs.duration_s, "objects": len(stored) + 1},
+        details={"duration_s": outputs.duration_s, "objects": len(stored) + 1},
     )
+
+
+def withdraw(store: ArtifactStore, job_id: str) -> None:
+    """Un-commit a job: its manifest first, then every object under its prefix."""
+    store.delete_key(job_prefix(job_id) + MANIFEST)
+    delete_job_objects(store, job_id)
 
 
 @task(name="upload", cache_policy=NO_CACHE)
 def upload_stage(
-    outputs: RenderOutputs, request: JobRequest, job_id: str, progress_id: UUID | None
+    ctx: JobContext, outputs: RenderOutputs, request: JobRequest, source_name: str
 ) -> JobResult:
-    with stage(job_id, "upload", progress_id, done=100):
-        settings = get_settings()
-        store = open_store(settings)
+    store = ctx.store()
+
+    def canceled() -> bool:
+        job = ctx.ledger.get(ctx.job_id)
+        return job is not None and job.status == JobStatus.CANCELED
+
+    with ctx.doing("upload"):
         result = upload_outputs(
-            store, job_id, request, outputs, settings, canceled=lambda: is_canceled(job_id)
+            store, ctx.job_id, request, outputs, ctx.settings, source_name, canceled
         )
-        if not ledger().mark_succeeded(job_id, {**result.details["keys"], "urls": result.outputs}):
-            # The job went terminal meanwhile (a cancel won the race): discard the late result.
-            store.delete_prefix(job_prefix(job_id))
-            raise UserCanceled(f"job {job_id} was canceled while it finished; outputs discarded")
-        return result
-
-
-def is_canceled(job_id: str) -> bool:
-    job = ledger().get(job_id)
-    return job is not None and job.status == JobStatus.CANCELED
+    try:
+        recorded = ctx.ledger.mark_succeeded(
+            ctx.job_id, result.outputs, output_duration_s=outputs.duration_s
+        )
+    except BaseException:
+        log.error("the ledger did not record the success: withdrawing the commit")
+        withdraw(store, ctx.job_id)
+        raise
+    if not recorded:
+        # The job went terminal meanwhile (a cancel won the race): discard the late result.
+        withdraw(store, ctx.job_id)
+        raise UserCanceled(f"job {ctx.job_id} was canceled while it finished; outputs discarded")
+    return result

@@ -15,11 +15,19 @@ from pathlib import Path
 import pytest
 
 from infra.settings import Settings, get_settings
+from tests.support.ledgers import close_ledgers
 from tests.support.llm_double import LLMDouble
 from tests.support.tools import free_port
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+
+
+@pytest.fixture(autouse=True)
+def _close_ledgers() -> Iterator[None]:
+    """Every ledger a test opened through tests.support.ledgers is closed after it."""
+    yield
+    close_ledgers()
 
 
 @pytest.fixture()
@@ -29,6 +37,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
         if key.startswith("REELFLOW_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("REELFLOW_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("REELFLOW_INPUT__ROOTS", str(tmp_path))  # the test's own files only
     get_settings.cache_clear()
     yield get_settings()
     get_settings.cache_clear()
@@ -84,12 +93,7 @@ def pg_url() -> Iterator[str]:
     try:
         yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
     finally:
-        from infra.store import ledger as ledger_module
-
-        for url, led in list(ledger_module._LEDGERS.items()):
-            if name in url:
-                led.dispose()
-                del ledger_module._LEDGERS[url]
+        close_ledgers(name)
         with conn.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.close()

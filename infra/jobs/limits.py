@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from infra.errors import ResourceLimitExceeded
+from infra.errors import InputInvalid, ResourceLimitExceeded
 from infra.jobs.models import JobLimits
 from infra.media.presets import PRESETS
 from infra.process.watchdog import Limits
@@ -24,13 +24,24 @@ MB = 1024 * 1024
 
 
 def effective_limits(requested: JobLimits, settings: Settings) -> Limits:
-    defaults = settings.limits
-    return Limits(
-        max_memory_mb=requested.max_memory_mb or defaults.max_memory_mb,
-        max_disk_mb=requested.max_disk_mb or defaults.max_disk_mb,
-        max_duration_s=requested.max_duration_s or defaults.max_duration_s,
-        max_cpu_percent=requested.max_cpu_percent or defaults.max_cpu_percent,
-    )
+    """The job's limits: the operator's (``REELFLOW_LIMITS__*``), lowered where the request asks.
+
+    A request can only lower them: asking for more than the operator allows is ``input_invalid``
+    (naming the field and the ceiling) — a request could otherwise give itself 1e12 MB of memory,
+    which would become its container's ``mem_limit``.
+    """
+    ceilings = settings.limits
+    values: dict[str, int | None] = {}
+    for name in ("max_memory_mb", "max_disk_mb", "max_duration_s", "max_cpu_percent"):
+        asked = getattr(requested, name)
+        ceiling = getattr(ceilings, name)
+        if asked is not None and ceiling is not None and asked > ceiling:
+            raise InputInvalid(
+                f"limits.{name}={asked} is above the operator's limit of {ceiling} "
+                f"(REELFLOW_LIMITS__{name.upper()}); a job may only lower its limits"
+            )
+        values[name] = asked if asked is not None else ceiling
+    return Limits(**values)
 
 
 def check_free_space(work_root: Path, preset: str, settings: Settings) -> int:

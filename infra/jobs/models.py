@@ -7,11 +7,11 @@ renders it as a form and the API validates it.
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from infra.media.presets import PRESETS
+from infra.store.layout import JOB_ID_PATTERN
 
 __all__ = [
     "DocumentInput",
@@ -19,6 +19,7 @@ __all__ = [
     "JobLimits",
     "JobRequest",
     "JobResult",
+    "PresetName",
     "RenderOutputs",
     "Script",
     "Slide",
@@ -31,40 +32,69 @@ class JobKind(enum.StrEnum):
     MEDIA = "media"
 
 
+# The output presets (infra/media/presets.py; a test keeps the two lists equal). A Literal, so the
+# Prefect UI's form shows a select and the JSON schema lists the choices.
+PresetName = Literal["hd", "sd", "tiny"]
+# espeak-ng voice names (en-us, en-gb-x-rp, zh-yue, en+f3): never a path. Membership in the
+# installed voice list is checked when the job is validated (infra/media/voices.py).
+VOICE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}(\+[A-Za-z0-9]{1,12})?$"
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
+
+
 class JobLimits(BaseModel):
-    """Per-job resource limits; ``None`` takes the default from settings."""
+    """Per-job resource limits; ``None`` takes the operator's limit from settings.
+
+    A request may only lower the operator's limits: a value above them is refused
+    (``input_invalid``) when the job is validated (infra/jobs/limits.py).
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     max_cpu_percent: int | None = Field(None, ge=1, description="CPU cap, % of one core.")
-    max_memory_mb: int | None = Field(None, ge=16, description="Resident memory cap.")
-    max_disk_mb: int | None = Field(None, ge=1, description="Work directory size cap.")
-    max_duration_s: int | None = Field(None, ge=1, description="Wall-clock cap for the job.")
+    max_memory_mb: int | None = Field(None, ge=16, description="Resident memory cap, MB.")
+    max_disk_mb: int | None = Field(None, ge=1, description="Work directory size cap, MB.")
+    max_duration_s: int | None = Field(None, ge=1, description="Wall-clock cap for the job, s.")
 
 
 class JobRequest(BaseModel):
+    """One job as a client asks for it. Every field is hostile until the job is validated."""
+
     model_config = ConfigDict(extra="forbid")
 
-    source: str = Field(..., description="Path of the input file, readable by the worker.")
-    kind: JobKind = Field(JobKind.AUTO, description="document, media, or auto (sniffed).")
-    preset: str = Field("hd", description="Output preset: " + ", ".join(sorted(PRESETS)) + ".")
-    voice: str | None = Field(None, description="espeak-ng voice (default from settings).")
-    language: str = Field("en", description="Language of the narration (en, ar, ...).")
+    source: str = Field(
+        ...,
+        min_length=1,
+        max_length=4096,
+        description=(
+            "The input: an absolute path inside the input folders (REELFLOW_INPUT__ROOTS), "
+            "s3://<bucket>/inbox/..., or an https:// URL."
+        ),
+    )
+    kind: JobKind = Field(JobKind.AUTO, description="document, media, or auto (by content).")
+    preset: PresetName | None = Field(
+        None, description="Output preset (default: REELFLOW_RENDER__DEFAULT_PRESET)."
+    )
+    voice: str | None = Field(
+        None,
+        pattern=VOICE_PATTERN,
+        description="espeak-ng voice, one of `espeak-ng --voices` (default: from the language).",
+    )
+    language: str = Field(
+        "en", pattern=LANGUAGE_PATTERN, description="Language of the narration (en, ar, ...)."
+    )
     job_id: str | None = Field(
-        None, description="Job id; defaults to the flow run id.", pattern=r"^[A-Za-z0-9_.-]{1,64}$"
+        None,
+        pattern=JOB_ID_PATTERN,
+        description="Job id (letters, digits, '_', '-'; claimed once); default: the flow run id.",
     )
     limits: JobLimits = Field(default_factory=JobLimits)
-
-    @field_validator("preset")
-    @classmethod
-    def _known_preset(cls, value: str) -> str:
-        if value not in PRESETS:
-            raise ValueError(f"unknown preset {value!r}; choose one of {sorted(PRESETS)}")
-        return value
 
 
 class DocumentInput(BaseModel):
     """What the probe stage hands the script stage."""
 
     path: str
+    name: str = ""  # as the client named it
     doc_type: str  # pdf | markdown | text
     sha256: str
     size: int
@@ -87,9 +117,12 @@ class Script(BaseModel):
 
 
 class RenderOutputs(BaseModel):
-    """Files the render stage produced in the work directory, relative keys -> paths."""
+    """What a render/encode stage produced: every file to publish (key under the job's prefix ->
+    path in the work folder) and the named outputs a client sees (name -> key). The upload stage
+    ships exactly these; it keeps no list of its own."""
 
     files: dict[str, str]
+    outputs: dict[str, str] = Field(default_factory=dict)
     duration_s: float
     narration_s: float
     slide_durations_s: list[float]

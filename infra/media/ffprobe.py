@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from infra.errors import InputUnreadable, ReelflowError
-from infra.media.safety import INPUT_SAFETY
-from infra.process.runner import Deadlines, run_process
+from infra.media.safety import INPUT_SAFETY, check_references
+from infra.process.runner import Deadlines, ProcessGuard, run_process
 
-__all__ = ["MediaInfo", "probe_media", "tool_version"]
+__all__ = ["MediaInfo", "probe_media", "probe_media_file", "tool_version"]
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,20 @@ def probe_argv(ffprobe: str, path: Path) -> list[str]:
     ]
 
 
-def probe_media(path: Path, *, ffprobe: str = "ffprobe", timeout_s: float = 30.0) -> MediaInfo:
+def probe_media(
+    path: Path,
+    *,
+    ffprobe: str = "ffprobe",
+    timeout_s: float = 30.0,
+    guard: ProcessGuard | None = None,
+) -> MediaInfo:
     """Probe ``path``; raises InputUnreadable when ffprobe cannot make sense of it."""
     try:
         result = run_process(
-            probe_argv(ffprobe, path), deadlines=Deadlines(timeout_s), error=InputUnreadable
+            probe_argv(ffprobe, path),
+            deadlines=Deadlines(timeout_s),
+            error=InputUnreadable,
+            guard=guard,
         )
     except InputUnreadable as exc:
         raise InputUnreadable(
@@ -78,6 +87,18 @@ def probe_media(path: Path, *, ffprobe: str = "ffprobe", timeout_s: float = 30.0
         height=int(video["height"]) if video and "height" in video else None,
         raw=data,
     )
+
+
+def probe_media_file(
+    path: Path,
+    *,
+    ffprobe: str = "ffprobe",
+    timeout_s: float = 30.0,
+    guard: ProcessGuard | None = None,
+) -> MediaInfo:
+    """:func:`probe_media` after refusing playlists/concat lists that point outside their folder."""
+    check_references(path)
+    return probe_media(path, ffprobe=ffprobe, timeout_s=timeout_s, guard=guard)
 
 
 @functools.cache

@@ -6,7 +6,7 @@ import wave
 from pathlib import Path
 
 from infra.errors import ReelflowError, TTSFailed
-from infra.process.runner import Deadlines, atomic_outputs, run_process
+from infra.process.runner import Deadlines, ProcessGuard, atomic_outputs, run_process
 
 __all__ = ["espeak_argv", "synthesize", "wav_duration"]
 
@@ -28,6 +28,7 @@ def synthesize(
     rate_wpm: int = 160,
     espeak: str = "espeak-ng",
     timeout_s: float = 120.0,
+    guard: ProcessGuard | None = None,
 ) -> float:
     """Speak ``text`` into ``wav``; returns its duration in seconds. Raises TTSFailed."""
     text_file = wav.with_suffix(".txt")
@@ -38,6 +39,7 @@ def synthesize(
                 espeak_argv(espeak, text_file, tmp, voice=voice, rate_wpm=rate_wpm),
                 deadlines=Deadlines(timeout_s),
                 error=TTSFailed,
+                guard=guard,
             )
             duration = wav_duration(tmp)
     except TTSFailed:

@@ -1,100 +1,119 @@
-"""Control jobs through Prefect's API: submit to a deployment, cancel.
+"""A thin client of Prefect's API: create, cancel and read flow runs; nothing about jobs.
 
-Submit: for a Docker work pool the job's effective limits become container job variables (memory,
-swap, CPU quota) so the kernel enforces them; every other pool relies on the in-process watchdog.
-Cancel: the ledger turns CANCELED at once (the upload stage checks it before every object, so
-nothing is uploaded after a cancel), then the flow run is set Cancelling, which makes its worker
-stop the run; the cancellation hook removes the work directory and any uploaded object.
+Job policy (what to submit where, the ledger, limits) lives in ``infra/jobs/service.py``; this
+module only translates to Prefect's client and back, so the job service, the CLI, the gateway and
+the maintenance flows share one set of calls. It talks to the API of the current Prefect settings
+(``PREFECT_API_URL``, ``PREFECT_API_AUTH_STRING``).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
-from infra.errors import InputInvalid
-from infra.jobs.limits import docker_job_variables, effective_limits
-from infra.jobs.models import JobRequest
-from infra.settings import Settings
-from infra.store.ledger import JobLedger, ledger_from
+from infra.errors import ConfigError
 
-__all__ = ["cancel_job", "fail_flow_run", "submit_job"]
+__all__ = [
+    "RunState",
+    "cancel_flow_run",
+    "create_flow_run",
+    "deployment_pool_type",
+    "fail_flow_run",
+    "read_run_state",
+]
 
-log = logging.getLogger("reelflow.control")
+log = logging.getLogger("reelflow.prefect")
 
 
-def submit_job(
-    request: JobRequest,
-    deployment: str,
-    settings: Settings,
-    ledger: JobLedger | None = None,
-    job_variables: dict[str, Any] | None = None,
-) -> UUID:
-    """Create a flow run of ``deployment`` ("flow/deployment") for ``request``; returns its id.
+class RunState(NamedTuple):
+    """What reelflow needs of a flow run's Prefect state."""
 
-    ``job_variables`` (e.g. env, volumes) are merged under the ones the job's limits give.
-    The job's ledger row is written at once (QUEUED, with its flow run id), so a run that dies
-    before its first stage (a container OOM-killed at start-up) still has a record the reaper
-    can settle from Prefect's final state.
-    """
+    name: str
+    message: str | None
+    final: bool
+    scheduled: bool  # Scheduled, Late, AwaitingRetry...: it may wait in its pool's queue for long
+    type: str = ""
+
+
+def deployment_pool_type(deployment: str) -> str | None:
+    """The work pool type ("process", "docker", ...) of ``deployment`` ("flow/deployment")."""
     from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
 
     with get_client(sync_client=True) as client:
-        found = client.read_deployment_by_name(deployment)
-        pool_type = (
-            client.read_work_pool(found.work_pool_name).type if found.work_pool_name else None
-        )
-    job_variables = {
-        **(job_variables or {}),
-        **(
-            docker_job_variables(effective_limits(request.limits, settings))
-            if pool_type == "docker"
-            else {}
-        ),
-    }
+        try:
+            found = client.read_deployment_by_name(deployment)
+        except ObjectNotFound as exc:
+            raise ConfigError(
+                f"deployment {deployment} does not exist; run `reelflow bootstrap` "
+                "(or `prefect deploy --all`) first"
+            ) from exc
+        if not found.work_pool_name:
+            return None
+        return str(client.read_work_pool(found.work_pool_name).type)
+
+
+def create_flow_run(
+    deployment: str,
+    parameters: dict[str, Any],
+    *,
+    idempotency_key: str,
+    job_variables: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+    work_queue_name: str | None = None,
+) -> UUID:
+    """Create a flow run of ``deployment``; the same idempotency key returns the same run."""
+    from prefect.deployments import run_deployment
+
     run = run_deployment(
         deployment,
-        parameters={"request": request.model_dump(mode="json")},
-        job_variables=job_variables,
+        parameters=parameters,
+        job_variables=job_variables or None,
+        idempotency_key=idempotency_key,
+        tags=tags,
+        work_queue_name=work_queue_name,
         timeout=0,
     )
-    run_id: UUID = run.id  # type: ignore[union-attr]
-    try:
-        (ledger or ledger_from(settings.ledger)).create_job(
-            request.job_id or str(run_id),
-            flow_run_id=str(run_id),
-            source=request.source,
-            kind=request.kind,
-            preset=request.preset,
-        )
-    except Exception:  # the run is queued already: never make a caller submit it twice
-        log.exception("flow run %s is queued, but its ledger row could not be written", run_id)
-    return run_id
+    return UUID(str(run.id))  # type: ignore[union-attr]
 
 
-def cancel_job(job_id: str, ledger: JobLedger) -> bool:
-    """Cancel ``job_id``; True if this call canceled it, False if it was already terminal."""
+def read_run_state(flow_run_id: str) -> RunState | None:
+    """Prefect's state of a flow run, or None when the run does not exist."""
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(UUID(flow_run_id)).state
+    except (ObjectNotFound, ValueError):
+        return None
+    if state is None:
+        return None
+    return RunState(
+        state.name or state.type.value,
+        state.message,
+        state.is_final(),
+        state.is_scheduled(),
+        state.type.value,
+    )
+
+
+def cancel_flow_run(flow_run_id: str, message: str) -> bool:
+    """Set the run Cancelling (its worker stops it); False when it is already final/cancelling."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
     from prefect.states import Cancelling
 
-    job = ledger.get(job_id)
-    if job is None:
-        raise InputInvalid(f"no job {job_id}")
-    changed = ledger.mark_canceled(job_id, "canceled by request")
-    if job.flow_run_id:
-        with get_client(sync_client=True) as client:
-            run = client.read_flow_run(UUID(job.flow_run_id))
-            if (
-                run.state is not None
-                and not run.state.is_final()
-                and not (run.state.is_cancelling())
-            ):
-                client.set_flow_run_state(
-                    run.id, Cancelling(message=f"[user_canceled] job {job_id} canceled")
-                )
-    return changed
+    with get_client(sync_client=True) as client:
+        try:
+            run = client.read_flow_run(UUID(flow_run_id))
+        except ObjectNotFound:
+            return False
+        if run.state is None or run.state.is_final() or run.state.is_cancelling():
+            return False
+        client.set_flow_run_state(run.id, Cancelling(message=message))
+        return True
 
 
 def fail_flow_run(flow_run_id: UUID | str, message: str) -> None:

@@ -12,7 +12,6 @@ lifecycle events (start, progress, backpressure, timeout, kill, finish) with the
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import logging
 import os
 import re
@@ -46,8 +45,8 @@ __all__ = [
     "ProcessResult",
     "Progress",
     "atomic_outputs",
-    "current_guard",
     "redact_argv",
+    "redact_text",
     "run_process",
 ]
 
@@ -69,19 +68,17 @@ _DEATH_PACT: tuple[str, ...] = (_SETPRIV, "--pdeathsig", "KILL", "--") if _SETPR
 
 
 class ProcessGuard(Protocol):
-    """Something that watches running processes and may demand they stop (the job watchdog)."""
+    """Something that watches running processes and may demand they stop (the job watchdog).
+
+    Passed explicitly by whoever runs a process on a job's behalf: it follows the call into any
+    thread or pool without context copying.
+    """
 
     breach: ReelflowError | None
 
-    def attach(self, pid: int) -> None: ...
+    def attach(self, pid: int, name: str) -> None: ...
 
     def detach(self, pid: int) -> None: ...
-
-
-# The job's watchdog, set by the stage that runs media processes; run_process picks it up.
-current_guard: contextvars.ContextVar[ProcessGuard | None] = contextvars.ContextVar(
-    "reelflow_process_guard", default=None
-)
 
 
 @dataclass(frozen=True)
@@ -169,6 +166,13 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             arg = pattern.sub(replacement, arg)
         out.append(arg)
     return out
+
+
+def redact_text(text: str) -> str:
+    """``text`` (an stderr tail, a message) with URL credentials and secret parameters hidden."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def _event(level: int, event: str, name: str, pid: int, **fields: object) -> None:
@@ -368,14 +372,13 @@ def run_process(
 
     ``ffmpeg_progress``: stdout carries ffmpeg's ``-progress`` blocks; they feed ``on_progress``
     and the stall clock. Otherwise stdout is captured (bounded) and any output is activity.
-    ``frames``: stream them into stdin. ``guard`` defaults to the job's watchdog
-    (:data:`current_guard`). Raises ConfigError (binary missing), FFmpegStalled (no start-up,
+    ``frames``: stream them into stdin. ``guard``: the job's watchdog (None: unguarded).
+    Raises ConfigError (binary missing), FFmpegStalled (no start-up,
     stall, backpressure), FFmpegTimeout (wall clock, finish), ResourceLimitExceeded (the guard or
     the frame budget), and ``error`` on a non-zero exit; the stderr tail is the error's ``detail``.
     """
     argv = [str(a) for a in argv]
     name = Path(argv[0]).name
-    guard = guard if guard is not None else current_guard.get()
     if guard is not None and guard.breach is not None:
         raise guard.breach
     if shutil.which(argv[0]) is None:  # detected here: under setpriv, exec errors come late
@@ -420,7 +423,7 @@ def run_process(
     for thread in threads:
         thread.start()
     if guard is not None:
-        guard.attach(proc.pid)
+        guard.attach(proc.pid, name)
 
     failure: ReelflowError | None = None
     try:
@@ -473,6 +476,12 @@ def run_process(
             f"{name} was killed by the kernel's OOM killer: the job reached its memory limit"
             + (f" of {limit / 2**20:.0f} MB" if limit else "")
             + "; raise the job's max_memory_mb or use a smaller preset",
+            detail=tail,
+        )
+    if proc.returncode != 0 and "No space left on device" in tail:
+        raise ResourceLimitExceeded(
+            f"{name} ran out of disk space: the work disk is full; free space on the work root "
+            "(REELFLOW_WORK_ROOT) or lower the job's size",
             detail=tail,
         )
     if proc.returncode != 0:

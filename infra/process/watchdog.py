@@ -80,6 +80,7 @@ class JobWatchdog:
         self.interval_s = interval_s
         self.started_at = time.monotonic() if started_at is None else started_at
         self.breach: ReelflowError | None = None
+        self.last_process: str | None = None  # name of the newest process attached
         self.peak_memory_mb = 0.0
         self.peak_disk_mb = 0.0
         self._pids: set[int] = set()
@@ -93,15 +94,26 @@ class JobWatchdog:
 
     # -- ProcessGuard -------------------------------------------------------------------------
 
-    def attach(self, pid: int) -> None:
+    def attach(self, pid: int, name: str = "process") -> None:
         with self._lock:
             self._pids.add(pid)
+            self.last_process = name
 
     def detach(self, pid: int) -> None:
         with self._lock:
             self._pids.discard(pid)
             if pid in self._paused:
                 self._resume(pid)
+
+    def check(self) -> None:
+        """Raise the breach, if any: long Python work (slide layout, text processing) calls this
+        between steps, so the job's duration limit holds where no media process runs."""
+        if self.breach is None and self.limits.max_duration_s is not None:
+            elapsed = time.monotonic() - self.started_at
+            if elapsed > self.limits.max_duration_s:
+                self._trip("duration", self.limits.max_duration_s, elapsed, "s")
+        if self.breach is not None:
+            raise self.breach
 
     # -- lifecycle ----------------------------------------------------------------------------
 

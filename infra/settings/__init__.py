@@ -8,15 +8,28 @@ Every field is documented in docs/CONFIGURATION.md (a test enforces it).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from infra.errors import ConfigError
+from infra.settings.input import InputSettings
+from infra.settings.ledger import LedgerSettings
+from infra.settings.limits import LimitSettings
+from infra.settings.log import LogSettings
+from infra.settings.maintenance import MaintenanceSettings
+from infra.settings.net import NetSettings
+from infra.settings.prefect import PrefectSettings
+from infra.settings.render import RenderSettings
+from infra.settings.script import ScriptSettings
 from infra.settings.secret_files import SecretFileSource
+from infra.settings.stages import StageSettings
+from infra.settings.storage import StorageSettings
 
 __all__ = [
     "InputSettings",
@@ -24,150 +37,18 @@ __all__ = [
     "LimitSettings",
     "LogSettings",
     "MaintenanceSettings",
+    "NetSettings",
+    "PrefectSettings",
     "RenderSettings",
     "ScriptSettings",
     "Settings",
     "StageSettings",
     "StorageSettings",
     "get_settings",
+    "use_settings",
 ]
 
 PLACEHOLDER_SECRETS = {"", "changeme", "minioadmin", "testing"}
-
-
-class InputSettings(BaseModel):
-    max_bytes: int = Field(20 * 1024 * 1024, description="Largest accepted input file, in bytes.")
-    max_pdf_pages: int = Field(200, description="Largest accepted PDF, in pages.")
-    max_text_chars: int = Field(50_000, description="Text kept from a document; the rest is cut.")
-    min_text_chars: int = Field(50, description="Less extractable text than this is unreadable.")
-    probe_timeout_s: float = Field(30.0, description="Wall-clock limit for one ffprobe call.")
-
-
-class ScriptSettings(BaseModel):
-    min_words: int = Field(50, description="Fewest narration words a script may have.")
-    max_words: int = Field(400, description="Most narration words a script may have.")
-    max_slides: int = Field(20, description="Most slides one script may have.")
-    max_bullets: int = Field(5, description="Most bullets on one slide.")
-    min_alnum_ratio: float = Field(
-        0.3, description="Least share of letters/digits among visible characters (gibberish)."
-    )
-    words_per_minute_en: int = Field(150, description="Speaking rate estimate for English.")
-    words_per_minute_ar: int = Field(120, description="Speaking rate estimate for Arabic.")
-    provider: Literal["extractive", "llm"] = Field(
-        "extractive", description="Script writer: extractive (offline) or llm (OpenAI-compatible)."
-    )
-    llm_base_url: str = Field(
-        "http://127.0.0.1:11434/v1",
-        description="OpenAI-compatible API root; /chat/completions is appended (Ollama default).",
-    )
-    llm_model: str = Field("llama3.1:8b", description="Model name sent to the LLM provider.")
-    llm_api_key: SecretStr = Field(
-        SecretStr("changeme"), description="Bearer API key of the LLM provider."
-    )
-    llm_timeout_s: float = Field(
-        120.0, description="Limit for connecting to the LLM and for the wait for its answer."
-    )
-
-
-class RenderSettings(BaseModel):
-    default_preset: str = Field("hd", description="Preset used when a job names none.")
-    default_voice: str = Field("en-us", description="espeak-ng voice used when a job names none.")
-    speech_rate_wpm: int = Field(160, description="espeak-ng speaking rate (words per minute).")
-    slide_fps: int = Field(2, description="Frame rate of slide videos (static content).")
-    hls_segment_s: int = Field(6, description="Target HLS segment length in seconds.")
-    font_path: Path = Field(
-        Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
-        description="TrueType font for slides; Pillow's built-in font if missing.",
-    )
-    ffmpeg_bin: str = Field("ffmpeg", description="ffmpeg executable.")
-    ffprobe_bin: str = Field("ffprobe", description="ffprobe executable.")
-    espeak_bin: str = Field("espeak-ng", description="espeak-ng executable.")
-    ffmpeg_threads: int = Field(
-        1, description="x264 threads per rendition encoder (renditions already run in parallel)."
-    )
-    process_timeout_s: float = Field(900.0, description="Wall-clock limit for one media process.")
-    process_startup_s: float = Field(
-        30.0, description="Kill an ffmpeg that shows no progress this long after starting."
-    )
-    process_stall_s: float = Field(60.0, description="Kill a media process silent this long.")
-    process_finish_s: float = Field(
-        30.0, description="Kill an ffmpeg still running this long after its input ended."
-    )
-    kill_grace_s: float = Field(3.0, description="SIGTERM to SIGKILL grace period.")
-
-
-class StageSettings(BaseModel):
-    """Per-stage timeouts and the retry policy for retryable errors."""
-
-    probe_timeout_s: float = Field(120, description="Timeout of the probe stage.")
-    script_timeout_s: float = Field(300, description="Timeout of the script stage.")
-    render_timeout_s: float = Field(1800, description="Timeout of the render stage.")
-    upload_timeout_s: float = Field(900, description="Timeout of the upload stage.")
-    cleanup_timeout_s: float = Field(120, description="Timeout of the cleanup stage.")
-    retries: int = Field(3, description="Retries of a stage that failed with a retryable error.")
-    retry_backoff_s: float = Field(
-        2.0, description="First retry delay; doubles each retry (exponential backoff)."
-    )
-    retry_jitter: float = Field(0.5, description="Random jitter factor on each retry delay.")
-
-
-class LimitSettings(BaseModel):
-    """Defaults for ``JobRequest.limits``; a job may set its own."""
-
-    max_cpu_percent: int | None = Field(
-        200, description="CPU cap per job, % of one core (200 = two cores); empty = none."
-    )
-    max_memory_mb: int | None = Field(
-        2048, description="Resident memory cap of a job's media processes, MB."
-    )
-    max_disk_mb: int | None = Field(4096, description="Cap on a job's work directory, MB.")
-    max_duration_s: int | None = Field(3600, description="Wall-clock cap per job, seconds.")
-    watchdog_interval_s: float = Field(0.5, description="How often the watchdog samples.")
-    disk_reserve_mb: int = Field(
-        256, description="Free space a job start must leave on the work root, MB."
-    )
-
-
-class StorageSettings(BaseModel):
-    backend: Literal["local", "s3"] = Field("local", description="Artifact store: local or s3.")
-    local_root: Path | None = Field(
-        None, description="Root folder of the local store (default: <home>/artifacts)."
-    )
-    bucket: str = Field("reelflow", description="Bucket (a folder for the local store).")
-    s3_endpoint: str = Field("127.0.0.1:9000", description="S3/MinIO host:port.")
-    s3_secure: bool = Field(False, description="Use HTTPS for the S3 endpoint.")
-    s3_region: str = Field("us-east-1", description="S3 region.")
-    s3_access_key: str = Field("minioadmin", description="S3 access key.")
-    s3_secret_key: SecretStr = Field(SecretStr("minioadmin"), description="S3 secret key.")
-    part_size_mb: int = Field(16, description="Multipart part size in MiB (at least 5).")
-    presign_expiry_s: int = Field(3600, description="Lifetime of presigned GET URLs.")
-
-
-class LedgerSettings(BaseModel):
-    url: str | None = Field(
-        None, description="SQLAlchemy URL of the job ledger (default: SQLite <home>/ledger.db)."
-    )
-    busy_timeout_ms: int = Field(10_000, description="SQLite busy timeout.")
-    write_retries: int = Field(5, description="Retries of a ledger write on a locked database.")
-    heartbeat_s: float = Field(30.0, description="How often a running job touches its row.")
-
-
-class MaintenanceSettings(BaseModel):
-    reaper_stale_s: float = Field(
-        120.0, description="A job silent this long whose flow run is gone or final is reaped."
-    )
-    reaper_dead_after_s: float = Field(
-        900.0, description="A job silent this long is reaped whatever Prefect says."
-    )
-    sweep_grace_s: float = Field(
-        3600.0, description="Age before uncommitted objects, orphans and temp uploads go."
-    )
-    retention_days: int = Field(7, description="Finished jobs older than this are removed.")
-
-
-class LogSettings(BaseModel):
-    level: str = Field("INFO", description="Log level of reelflow's loggers.")
-    json_format: bool = Field(False, description="One JSON object per log line.")
 
 
 class Settings(BaseSettings):
@@ -193,6 +74,8 @@ class Settings(BaseSettings):
     ledger: LedgerSettings = LedgerSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     log: LogSettings = LogSettings()
+    net: NetSettings = NetSettings()
+    prefect: PrefectSettings = PrefectSettings()
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:
@@ -202,6 +85,15 @@ class Settings(BaseSettings):
             self.storage.local_root = self.home / "artifacts"
         if self.ledger.url is None:
             self.ledger.url = f"sqlite:///{self.home / 'ledger.db'}"
+        if not self.input.roots:
+            self.input.roots = [self.home / "inbox"]
+        from infra.media.presets import PRESETS
+
+        if self.render.default_preset not in PRESETS:
+            raise ValueError(
+                f"REELFLOW_RENDER__DEFAULT_PRESET={self.render.default_preset!r} is not a preset; "
+                f"choose one of {sorted(PRESETS)}"
+            )
         return self
 
     @property
@@ -247,7 +139,45 @@ class Settings(BaseSettings):
 
 
 @lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    settings = Settings()
+def _load() -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'settings'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
     settings.check_production()
     return settings
+
+
+_OVERRIDES: list[Settings] = []
+
+
+def get_settings() -> Settings:
+    """The settings of this process: read once from the environment, checked at start-up.
+
+    Raises ConfigError for a setting that does not validate (e.g. a presign expiry over 7 days)
+    or a placeholder secret in production. ``get_settings.cache_clear()`` re-reads them.
+    """
+    if _OVERRIDES:
+        return _OVERRIDES[-1]
+    return _load()
+
+
+get_settings.cache_clear = _load.cache_clear  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def use_settings(settings: Settings) -> Iterator[Settings]:
+    """Make ``settings`` what :func:`get_settings` returns inside the block.
+
+    For composition roots that run a flow in-process with settings of their own (``reelflow run``
+    adds the input file's folder to the allowed roots for that run only).
+    """
+    _OVERRIDES.append(settings)
+    try:
+        yield settings
+    finally:
+        _OVERRIDES.remove(settings)

@@ -10,17 +10,20 @@ upload stage and is the commit marker. Errors leave as StorageUnavailable (retry
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import mimetypes
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from infra.errors import StorageRejected, StorageUnavailable
+from infra.errors import StorageError, StorageRejected, StorageUnavailable
 from infra.settings import Settings
+from infra.store.layout import Area, parse_job_prefix
 
 __all__ = [
     "ArtifactStore",
@@ -30,6 +33,7 @@ __all__ = [
     "StoredObject",
     "content_type_for",
     "open_store",
+    "s3_errors",
     "sha256_file",
 ]
 
@@ -81,6 +85,14 @@ class ArtifactStore(Protocol):
 
     def get_bytes(self, key: str) -> bytes: ...
 
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        """The object's bytes in chunks, streamed (StorageRejected when it does not exist)."""
+        ...
+
+    def size_of(self, key: str) -> int | None:
+        """The object's size, or None when it does not exist."""
+        ...
+
     def exists(self, key: str) -> bool: ...
 
     def list_keys(self, prefix: str) -> list[str]: ...
@@ -89,11 +101,24 @@ class ArtifactStore(Protocol):
 
     def delete_prefix(self, prefix: str) -> int: ...
 
+    def delete_key(self, key: str) -> None:
+        """Delete one object of a job (``<area>/<job_id>/...``, checked); a missing one is fine."""
+        ...
+
     def abort_stale_uploads(self, older_than: datetime) -> int:
         """Abort partial uploads started before ``older_than``; returns how many."""
         ...
 
-    def url_for(self, key: str) -> str: ...
+    def url_for(self, key: str, expires_s: int | None = None) -> str:
+        """A URL a client can GET the object at (presigned for S3; ``file://`` locally)."""
+        ...
+
+
+def _local_write_error(key: str, base: Path, exc: OSError) -> StorageError:
+    """A full disk or quota is a refusal an operator must fix; other I/O errors may pass."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return StorageRejected(f"cannot write {key} to {base}: {exc.strerror} (free space there)")
+    return StorageUnavailable(f"cannot write {key} to {base}: {exc}")
 
 
 class LocalStore:
@@ -124,7 +149,7 @@ class LocalStore:
             finally:
                 tmp.unlink(missing_ok=True)
         except OSError as exc:
-            raise StorageUnavailable(f"cannot write {key} to {self.base}: {exc}") from exc
+            raise _local_write_error(key, self.base, exc) from exc
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject:  # noqa: ARG002
         target = self._path(key)
@@ -137,13 +162,25 @@ class LocalStore:
             finally:
                 tmp.unlink(missing_ok=True)
         except OSError as exc:
-            raise StorageUnavailable(f"cannot write {key} to {self.base}: {exc}") from exc
+            raise _local_write_error(key, self.base, exc) from exc
 
     def get_bytes(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError as exc:
             raise StorageRejected(f"{key} does not exist") from exc
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        try:
+            fh = self._path(key).open("rb")
+        except FileNotFoundError as exc:
+            raise StorageRejected(f"{key} does not exist") from exc
+        with fh:
+            yield from iter(lambda: fh.read(CHUNK), b"")
+
+    def size_of(self, key: str) -> int | None:
+        path = self._path(key)
+        return path.stat().st_size if path.is_file() else None
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -169,10 +206,31 @@ class LocalStore:
         return out
 
     def delete_prefix(self, prefix: str) -> int:
-        keys = self.list_keys(prefix)
+        """Delete one job's prefix (``<area>/<job_id>/``, checked); returns how many objects."""
+        area, job_id = parse_job_prefix(prefix)
+        folder = self.base / area.value / job_id
+        if folder.is_symlink():  # never follow a link planted where a job's folder should be
+            folder.unlink()
+            return 0
         root = self._path(prefix)
-        shutil.rmtree(root, ignore_errors=True)
+        if root.parent != (self.base / area.value).resolve():
+            raise StorageRejected(f"refusing to delete {prefix!r}: it resolves outside its area")
+        keys = self.list_keys(prefix)
+        try:
+            shutil.rmtree(root)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot delete {prefix} in {self.base}: {exc}") from exc
         return len(keys)
+
+    def delete_key(self, key: str) -> None:
+        parse_job_prefix("/".join(key.split("/")[:2]) + "/")
+        path = self._path(key)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot delete {key} in {self.base}: {exc}") from exc
 
     def abort_stale_uploads(self, older_than: datetime) -> int:
         """Temp files of interrupted writes (``*.partial``) older than the cutoff."""
@@ -186,8 +244,43 @@ class LocalStore:
                     removed += 1
         return removed
 
-    def url_for(self, key: str) -> str:
+    def url_for(self, key: str, expires_s: int | None = None) -> str:  # noqa: ARG002
         return self._path(key).as_uri()
+
+
+# S3 error codes that mean "try again later"; every other S3 error is a refusal.
+_RETRYABLE_S3_CODES = frozenset(
+    {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling"}
+)
+_MISSING_S3_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "NoSuchUpload"})
+
+
+@contextlib.contextmanager
+def s3_errors(what: str) -> Iterator[None]:
+    """Translate what the minio SDK raises into the store's errors, cause kept.
+
+    Outages are retryable (``storage_unavailable``): transport errors and timeouts, HTTP 5xx and
+    429, and the S3 codes SlowDown/ServiceUnavailable/InternalError/RequestTimeout. A 4xx or any
+    other S3 error code is a refusal (``storage_rejected``). Anything else (a TypeError, a bug) is
+    not an outage and propagates unchanged, so it fails the job as ``internal_error``.
+    """
+    import urllib3
+    from minio.error import InvalidResponseError, S3Error, ServerError
+
+    try:
+        yield
+    except S3Error as exc:
+        status = getattr(exc.response, "status", None) or 0
+        if exc.code in _RETRYABLE_S3_CODES or status >= 500 or status == 429:
+            raise StorageUnavailable(f"{what}: {exc.code} (HTTP {status})") from exc
+        raise StorageRejected(f"{what}: {exc.code} {exc.message}") from exc
+    except (ServerError, InvalidResponseError) as exc:
+        status = int(getattr(exc, "status_code", 0) or getattr(exc, "_code", 0) or 0)
+        if status >= 500 or status == 429 or status == 0:
+            raise StorageUnavailable(f"{what}: server error {status or exc}") from exc
+        raise StorageRejected(f"{what}: HTTP {status} {exc}") from exc
+    except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
+        raise StorageUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
 
 
 class S3Store:
@@ -226,17 +319,6 @@ class S3Store:
         self.part_size = part_size
         self.presign_expiry = timedelta(seconds=presign_expiry_s)
 
-    def _translate(self, exc: Exception, what: str) -> Exception:
-        from minio.error import S3Error, ServerError
-
-        if isinstance(exc, S3Error):
-            if exc.code in {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}:
-                return StorageUnavailable(f"{what}: {exc.code}")
-            return StorageRejected(f"{what}: {exc.code} {exc.message}")
-        if isinstance(exc, ServerError):
-            return StorageUnavailable(f"{what}: server error {exc.status_code}")
-        return StorageUnavailable(f"{what}: {type(exc).__name__}: {exc}")
-
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Store:
         cfg = settings.storage
@@ -253,19 +335,17 @@ class S3Store:
 
     def ensure_bucket(self) -> bool:
         """Create the bucket when missing; True if this call created it."""
-        try:
+        with s3_errors(f"cannot reach bucket {self.bucket}"):
             if self.client.bucket_exists(self.bucket):
                 return False
             self.client.make_bucket(self.bucket)
             return True
-        except Exception as exc:
-            raise self._translate(exc, f"cannot reach bucket {self.bucket}") from exc
 
     def put_file(self, key: str, path: Path) -> StoredObject:
         digest = sha256_file(path)
         size = path.stat().st_size
         ctype = content_type_for(key)
-        try:
+        with s3_errors(f"upload of {key} failed"):
             self.client.fput_object(
                 self.bucket,
                 key,
@@ -275,8 +355,6 @@ class S3Store:
                 metadata={"x-amz-meta-sha256": digest},
             )
             stat = self.client.stat_object(self.bucket, key)
-        except Exception as exc:
-            raise self._translate(exc, f"upload of {key} failed") from exc
         if stat.size != size:
             raise StorageRejected(f"{key}: stored {stat.size} bytes, expected {size}")
         return StoredObject(key, size, digest, ctype)
@@ -284,97 +362,106 @@ class S3Store:
     def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject:
         import io
 
-        try:
+        with s3_errors(f"upload of {key} failed"):
             self.client.put_object(
                 self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
             )
-        except Exception as exc:
-            raise self._translate(exc, f"upload of {key} failed") from exc
         return StoredObject(key, len(data), hashlib.sha256(data).hexdigest(), content_type)
 
     def get_bytes(self, key: str) -> bytes:
-        try:
+        with s3_errors(f"download of {key} failed"):
             response = self.client.get_object(self.bucket, key)
             try:
                 return response.read()
             finally:
                 response.close()
                 response.release_conn()
-        except Exception as exc:
-            raise self._translate(exc, f"download of {key} failed") from exc
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        with s3_errors(f"download of {key} failed"):
+            response = self.client.get_object(self.bucket, key)
+            try:
+                yield from response.stream(CHUNK)
+            finally:
+                response.close()
+                response.release_conn()
+
+    def size_of(self, key: str) -> int | None:
+        from minio.error import S3Error
+
+        with s3_errors(f"stat of {key} failed"):
+            try:
+                return int(self.client.stat_object(self.bucket, key).size or 0)
+            except S3Error as exc:
+                if exc.code in _MISSING_S3_CODES:
+                    return None
+                raise
 
     def exists(self, key: str) -> bool:
         from minio.error import S3Error
 
-        try:
-            self.client.stat_object(self.bucket, key)
-            return True
-        except S3Error as exc:
-            if exc.code in {"NoSuchKey", "NoSuchObject", "NotFound"}:
-                return False
-            raise self._translate(exc, f"stat of {key} failed") from exc
-        except Exception as exc:
-            raise self._translate(exc, f"stat of {key} failed") from exc
+        with s3_errors(f"stat of {key} failed"):
+            try:
+                self.client.stat_object(self.bucket, key)
+                return True
+            except S3Error as exc:
+                if exc.code in _MISSING_S3_CODES:
+                    return False
+                raise
 
     def list_keys(self, prefix: str) -> list[str]:
-        try:
-            return sorted(
-                obj.object_name
-                for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
-                if obj.object_name
-            )
-        except Exception as exc:
-            raise self._translate(exc, f"listing {prefix} failed") from exc
+        return sorted(o.key for o in self.list_objects(prefix))
 
     def list_objects(self, prefix: str) -> list[ObjectInfo]:
-        try:
+        with s3_errors(f"listing {prefix} failed"):
             return [
                 ObjectInfo(obj.object_name, obj.size or 0, obj.last_modified or datetime.now(UTC))
                 for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
                 if obj.object_name
             ]
-        except Exception as exc:
-            raise self._translate(exc, f"listing {prefix} failed") from exc
 
     def abort_stale_uploads(self, older_than: datetime) -> int:
         """Abort multipart uploads initiated before the cutoff (they hold storage invisibly)."""
         # The minio SDK keeps ListMultipartUploads/AbortMultipartUpload behind private names.
-        try:
-            result = self.client._list_multipart_uploads(self.bucket, prefix="jobs/")
-            stale = [
-                u
-                for u in result.uploads
-                if u.initiated_time is not None
-                and u.initiated_time < older_than
-                and u.upload_id is not None
-            ]
-            for upload in stale:
-                self.client._abort_multipart_upload(
-                    self.bucket, upload.object_name, str(upload.upload_id)
-                )
-        except Exception as exc:
-            raise self._translate(exc, "aborting stale multipart uploads failed") from exc
-        return len(stale)
+        aborted = 0
+        for area in Area:
+            with s3_errors("aborting stale multipart uploads failed"):
+                result = self.client._list_multipart_uploads(self.bucket, prefix=f"{area}/")
+                for upload in result.uploads:
+                    if (
+                        upload.initiated_time is not None
+                        and upload.initiated_time < older_than
+                        and upload.upload_id is not None
+                    ):
+                        self.client._abort_multipart_upload(
+                            self.bucket, upload.object_name, str(upload.upload_id)
+                        )
+                        aborted += 1
+        return aborted
 
     def delete_prefix(self, prefix: str) -> int:
+        """Delete one job's prefix (``<area>/<job_id>/``, checked); returns how many objects."""
         from minio.deleteobjects import DeleteObject
 
+        parse_job_prefix(prefix)
         keys = self.list_keys(prefix)
         if not keys:
             return 0
-        try:
+        with s3_errors(f"deleting {prefix} failed"):
             errors = list(self.client.remove_objects(self.bucket, (DeleteObject(k) for k in keys)))
-        except Exception as exc:
-            raise self._translate(exc, f"deleting {prefix} failed") from exc
         if errors:
             raise StorageUnavailable(f"deleting {prefix}: {len(errors)} objects not removed")
         return len(keys)
 
-    def url_for(self, key: str) -> str:
-        try:
-            return self.client.presigned_get_object(self.bucket, key, expires=self.presign_expiry)
-        except Exception as exc:
-            raise self._translate(exc, f"presigning {key} failed") from exc
+    def delete_key(self, key: str) -> None:
+        parse_job_prefix("/".join(key.split("/")[:2]) + "/")
+        with s3_errors(f"deleting {key} failed"):
+            self.client.remove_object(self.bucket, key)
+
+    def url_for(self, key: str, expires_s: int | None = None) -> str:
+        expiry = timedelta(seconds=expires_s) if expires_s else self.presign_expiry
+        with s3_errors(f"presigning {key} failed"):
+            return self.client.presigned_get_object(self.bucket, key, expires=expiry)
 
 
 def open_store(settings: Settings) -> ArtifactStore:

@@ -1,113 +1,80 @@
 """The job ledger: the domain record Prefect does not keep (SQLAlchemy 2, SQLite or PostgreSQL).
 
-Prefect owns run state; the ledger keeps job id <-> flow run id, stage, error code and message,
-artifacts and timestamps. Public states: QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELED.
-Terminal states never change again: every transition is a conditional UPDATE that skips terminal
-rows, so late or repeated writes are harmless. On SQLite the database runs in WAL mode with a busy
-timeout, and writes retry on "database is locked".
+Prefect owns run state; the ledger keeps job id <-> flow run id, client, stage, error code, message
+and stderr tail, artifact keys, usage and timestamps. Public states: QUEUED -> RUNNING ->
+SUCCEEDED | FAILED | CANCELED. Contracts:
+
+- A job id is claimed once (:meth:`JobLedger.claim_job` inserts, never overwrites): a second
+  request with a taken id gets ``job_id_taken`` and the existing job is never touched.
+- Terminal states never change again: every transition is a conditional UPDATE that skips terminal
+  rows, so late or repeated writes are harmless.
+- Errors are mapped at this boundary: a database that is unreachable, locked past the retries or
+  failing over is ``ledger_unavailable`` (retryable by the stage policy); anything else from
+  SQLAlchemy is a bug and stays ``internal_error``.
+- On SQLite the database runs in WAL mode with a busy timeout, and writes retry on "locked".
+- The schema changes only by migration (``infra/store/migrate.py``); opening a ledger upgrades it
+  when it is behind.
 """
 
 from __future__ import annotations
 
-import enum
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    Engine,
-    Float,
-    String,
-    Text,
-    TypeDecorator,
-    create_engine,
-    delete,
-    event,
-    inspect,
-    select,
-    update,
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session, sessionmaker
 
+from infra.errors import InternalError, JobIdTaken, LedgerUnavailable
 from infra.settings import LedgerSettings
+from infra.store.migrate import ensure_current
+from infra.store.schema import TERMINAL, Job, JobStatus, utcnow
 
-__all__ = ["TERMINAL", "Job", "JobLedger", "JobStatus", "ledger_from", "open_ledger"]
+__all__ = ["TERMINAL", "Job", "JobLedger", "JobStatus", "ledger_errors"]
 
 log = logging.getLogger("reelflow.ledger")
 T = TypeVar("T")
+MESSAGE_CHARS = 4000
+DETAIL_CHARS = 8000
+_TERMINAL_VALUES = [s.value for s in TERMINAL]
+# SQLite reports schema bugs as OperationalError too; those are not outages.
+_NOT_TRANSIENT = ("no such table", "no such column", "syntax error")
 
 
-class JobStatus(enum.StrEnum):
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELED = "CANCELED"
+@contextlib.contextmanager
+def ledger_errors(what: str) -> Iterator[None]:
+    """Translate database errors at the ledger's boundary (cause kept)."""
+    try:
+        yield
+    except IntegrityError:
+        raise  # a constraint: the caller decides (e.g. a taken job id)
+    except (OperationalError, DisconnectionError, PoolTimeout) as exc:
+        if any(bug in str(exc).lower() for bug in _NOT_TRANSIENT):
+            raise InternalError(f"ledger {what} failed: {_short(exc)}") from exc
+        raise LedgerUnavailable(f"the job ledger is unavailable ({what}): {_short(exc)}") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise LedgerUnavailable(f"the ledger connection was lost ({what})") from exc
+        raise InternalError(f"ledger {what} failed: {_short(exc)}") from exc
+    except SQLAlchemyError as exc:
+        raise InternalError(f"ledger {what} failed: {_short(exc)}") from exc
 
 
-TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC on every backend (SQLite hands back naive datetimes otherwise)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:  # noqa: ARG002
-        if value is None or value.tzinfo is not None:
-            return value
-        return value.replace(tzinfo=UTC)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Job(Base):
-    __tablename__ = "jobs"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    flow_run_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True, default=JobStatus.QUEUED)
-    stage: Mapped[str | None] = mapped_column(String(32))
-    progress: Mapped[float | None] = mapped_column(Float)  # percent, 0-100
-    kind: Mapped[str | None] = mapped_column(String(16))
-    source: Mapped[str | None] = mapped_column(Text)
-    preset: Mapped[str | None] = mapped_column(String(32))
-    input_sha256: Mapped[str | None] = mapped_column(String(64))
-    error_code: Mapped[str | None] = mapped_column(String(64))
-    error_message: Mapped[str | None] = mapped_column(Text)
-    artifacts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
-
-    def running_for_s(self) -> float:
-        """Seconds since the job started running (0 before it started)."""
-        if self.started_at is None:
-            return 0.0
-        return (_now() - self.started_at).total_seconds()
-
-    def last_sign_of_life(self) -> datetime:
-        """The newest of its heartbeat, last update and creation."""
-        moments = (self.heartbeat_at, self.updated_at, self.created_at)
-        return max(m for m in moments if m is not None)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {c.name: getattr(self, c.name) for c in self.__table__.columns}
+def _short(exc: Exception) -> str:
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[..., None]:
@@ -121,60 +88,55 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[..., None]:
     return on_connect
 
 
-def _add_missing_columns(session: Session) -> list[str]:
-    """Bring an older ``jobs`` table up to the model: add the columns it lacks.
-
-    New ledger columns are always nullable, so an additive ALTER is the whole migration; a
-    ledger written by an earlier build keeps its rows. Returns the columns added.
-    """
-    bind = session.connection()
-    present = {c["name"] for c in inspect(bind).get_columns(Job.__tablename__)}
-    added = []
-    for column in Job.__table__.columns:
-        if column.name not in present:
-            kind = column.type.compile(dialect=bind.dialect)
-            bind.exec_driver_sql(f"ALTER TABLE {Job.__tablename__} ADD COLUMN {column.name} {kind}")
-            added.append(column.name)
-    if added:
-        log.info("ledger schema: added columns %s", added)
-    return added
-
-
 class JobLedger:
-    """All reads and writes of job records. One instance per process per URL is enough."""
+    """All reads and writes of job records. Build one per process (entry point) and pass it down."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = 10_000, write_retries: int = 5) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout_ms: int = 10_000,
+        write_retries: int = 5,
+        migrate: bool = True,
+    ) -> None:
         self.url = url
         self.write_retries = write_retries
         self.engine: Engine
         if url.startswith("sqlite"):
+            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             self.engine = create_engine(
                 url, connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False}
             )
             event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+            self.engine = create_engine(
+                url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=10
+            )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if migrate:
+            with ledger_errors("migration"):
+                ensure_current(self.engine)
 
-    def create_schema(self) -> None:
-        if self.url.startswith("sqlite:///"):
-            from pathlib import Path
-
-            Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self._write(lambda s: Base.metadata.create_all(s.get_bind()))
-        self._write(_add_missing_columns)
+    @classmethod
+    def from_settings(cls, cfg: LedgerSettings) -> JobLedger:
+        assert cfg.url is not None
+        return cls(cfg.url, busy_timeout_ms=cfg.busy_timeout_ms, write_retries=cfg.write_retries)
 
     def dispose(self) -> None:
         self.engine.dispose()
 
-    def _write(self, fn: Callable[[Session], T]) -> T:
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def write(self, fn: Callable[[Session], T], what: str = "write") -> T:
         """Run ``fn`` in a transaction, retrying with jitter while the database is locked."""
         for attempt in range(self.write_retries + 1):
             try:
-                with self._sessions.begin() as session:
+                with ledger_errors(what), self._sessions.begin() as session:
                     return fn(session)
-            except OperationalError as exc:
-                locked = "locked" in str(exc).lower() or "busy" in str(exc).lower()
+            except LedgerUnavailable as exc:
+                cause = str(exc.__cause__ or "").lower()
+                locked = "locked" in cause or "busy" in cause
                 if not locked or attempt == self.write_retries:
                     raise
                 delay = min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
@@ -182,74 +144,105 @@ class JobLedger:
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
-    # -- writes ------------------------------------------------------------------------------
+    def read(self, fn: Callable[[Session], T], what: str = "read") -> T:
+        with ledger_errors(what), self._sessions() as session:
+            return fn(session)
 
-    def create_job(self, job_id: str, **fields: Any) -> Job:
-        """Insert the job (QUEUED) or return the existing one: creating twice is a no-op."""
+    # -- claiming ------------------------------------------------------------------------------
 
-        def op(session: Session) -> Job:
-            existing = session.get(Job, job_id)
-            if existing is not None:
-                for key in ("flow_run_id", "source", "kind", "preset"):
-                    if fields.get(key) and not getattr(existing, key):
-                        setattr(existing, key, fields[key])
-                return existing
-            job = Job(id=job_id, status=JobStatus.QUEUED, **fields)
+    def claim_job(self, job_id: str, *, flow_run_id: str | None, **fields: Any) -> Job:
+        """Insert the job (QUEUED), bound to ``flow_run_id``; JobIdTaken if the id is taken.
+
+        Claiming again from the same flow run (a retry, or the flow confirming what its submitter
+        wrote) returns the row and fills fields it lacks; the row is never overwritten.
+        """
+
+        def insert(session: Session) -> Job:
+            job = Job(id=job_id, status=JobStatus.QUEUED, flow_run_id=flow_run_id, **fields)
             session.add(job)
             return job
 
         try:
-            return self._write(op)
-        except IntegrityError:  # a concurrent insert (submit vs probe) won: the row exists
+            return self.write(insert, "claim")
+        except IntegrityError as exc:
             existing = self.get(job_id)
-            if existing is None:
-                raise
-            return existing
+            if existing is None:  # the conflict was another unique index (idempotency key)
+                raise JobIdTaken(
+                    f"the idempotency key of job {job_id} is already used by another job"
+                ) from exc
+            if flow_run_id is None or existing.flow_run_id != flow_run_id:
+                raise JobIdTaken(
+                    f"job id {job_id} is already taken by another job; choose another id "
+                    "(the existing job is left as it is)"
+                ) from exc
+            self._fill_missing(job_id, fields)
+            return self.get(job_id) or existing
 
-    def _transition(self, job_id: str, values: dict[str, Any]) -> bool:
-        values = {**values, "updated_at": _now()}
+    def _fill_missing(self, job_id: str, fields: dict[str, Any]) -> None:
+        def op(session: Session) -> None:
+            job = session.get(Job, job_id)
+            if job is None:
+                return
+            for key, value in fields.items():
+                if value is not None and getattr(job, key) is None:
+                    setattr(job, key, value)
+
+        self.write(op, "claim")
+
+    def owns(self, job_id: str, flow_run_id: str) -> bool:
+        """True when ``job_id``'s row is bound to ``flow_run_id`` (hooks act only then)."""
+        job = self.get(job_id)
+        return job is not None and job.flow_run_id == flow_run_id
+
+    # -- transitions -------------------------------------------------------------------------
+
+    def _transition(self, job_id: str, values: dict[str, Any], what: str = "update") -> bool:
+        values = {**values, "updated_at": utcnow()}
 
         def op(session: Session) -> bool:
             result = session.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status.not_in([s.value for s in TERMINAL]))
+                .where(Job.id == job_id, Job.status.not_in(_TERMINAL_VALUES))
                 .values(**values)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-        return self._write(op)
+        return self.write(op, what)
 
     def mark_running(self, job_id: str, stage: str, **fields: Any) -> bool:
         values: dict[str, Any] = {"status": JobStatus.RUNNING, "stage": stage, **fields}
         job = self.get(job_id)
         if job is not None and job.started_at is None:
-            values["started_at"] = _now()
-        return self._transition(job_id, values)
+            values["started_at"] = utcnow()
+        return self._transition(job_id, values, "mark running")
 
     def set_progress(self, job_id: str, percent: float) -> bool:
-        return self._transition(job_id, {"progress": round(percent, 1)})
+        return self._transition(job_id, {"progress": round(percent, 1)}, "progress")
 
-    def mark_succeeded(self, job_id: str, artifacts: dict[str, Any]) -> bool:
+    def mark_succeeded(self, job_id: str, artifacts: dict[str, Any], **fields: Any) -> bool:
+        """SUCCEEDED with the artifact *keys* (never presigned URLs: those are bearer tokens)."""
         return self._transition(
             job_id,
             {
                 "status": JobStatus.SUCCEEDED,
                 "artifacts": artifacts,
                 "progress": 100.0,
-                "finished_at": _now(),
+                "finished_at": utcnow(),
+                **fields,
             },
+            "mark succeeded",
         )
 
-    def mark_failed(self, job_id: str, code: str, message: str) -> bool:
-        return self._transition(
-            job_id,
-            {
-                "status": JobStatus.FAILED,
-                "error_code": code,
-                "error_message": message[:4000],
-                "finished_at": _now(),
-            },
-        )
+    def mark_failed(self, job_id: str, code: str, message: str, detail: str | None = None) -> bool:
+        values: dict[str, Any] = {
+            "status": JobStatus.FAILED,
+            "error_code": code,
+            "error_message": message[:MESSAGE_CHARS],
+            "finished_at": utcnow(),
+        }
+        if detail:
+            values["error_detail"] = detail[-DETAIL_CHARS:]
+        return self._transition(job_id, values, "mark failed")
 
     def mark_canceled(self, job_id: str, message: str = "canceled by request") -> bool:
         return self._transition(
@@ -257,14 +250,25 @@ class JobLedger:
             {
                 "status": JobStatus.CANCELED,
                 "error_code": "user_canceled",
-                "error_message": message,
-                "finished_at": _now(),
+                "error_message": message[:MESSAGE_CHARS],
+                "finished_at": utcnow(),
             },
+            "mark canceled",
         )
 
     def touch(self, job_id: str) -> bool:
         """The job's own heartbeat (the reaper trusts it even when Prefect's automation is off)."""
-        return self._transition(job_id, {"heartbeat_at": _now()})
+        return self._transition(job_id, {"heartbeat_at": utcnow()}, "heartbeat")
+
+    def record_usage(self, job_id: str, usage: dict[str, Any]) -> None:
+        """Merge ``usage`` (LLM tokens, cost, ...) into the job's record, terminal or not."""
+
+        def op(session: Session) -> None:
+            job = session.get(Job, job_id)
+            if job is not None:
+                job.usage = {**(job.usage or {}), **usage}
+
+        self.write(op, "usage")
 
     def annotate(self, job_id: str, message: str, *, drop_artifacts: bool = False) -> None:
         """Add a note to any job, terminal ones included; its status never changes."""
@@ -272,77 +276,105 @@ class JobLedger:
         def op(session: Session) -> None:
             job = session.get(Job, job_id)
             if job is not None:
-                job.error_message = ((job.error_message or "") + f"\n{message}").strip()[:4000]
+                note = ((job.error_message or "") + f"\n{message}").strip()
+                job.error_message = note[-MESSAGE_CHARS:]
                 if drop_artifacts:
                     job.artifacts = None
-                job.updated_at = _now()
+                job.updated_at = utcnow()
 
-        self._write(op)
+        self.write(op, "annotate")
+
+    def mark_deleted(self, job_id: str, by: str) -> bool:
+        """Keep the row as an audit record of who deleted the job and when; True the first time."""
+
+        def op(session: Session) -> bool:
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.deleted_at.is_(None))
+                .values(deleted_at=utcnow(), deleted_by=by[:128], artifacts=None)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+        return self.write(op, "mark deleted")
 
     def delete(self, job_ids: list[str]) -> int:
         def op(session: Session) -> int:
             result = session.execute(delete(Job).where(Job.id.in_(job_ids)))
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-        return self._write(op) if job_ids else 0
+        return self.write(op, "delete") if job_ids else 0
 
     def maintain(self) -> str:
         """SQLite: checkpoint the WAL and VACUUM; PostgreSQL: ANALYZE. Returns what ran."""
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with (
+            ledger_errors("maintenance"),
+            self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+        ):
             if self.engine.dialect.name == "sqlite":
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
                 conn.exec_driver_sql("VACUUM")
                 return "sqlite: wal_checkpoint(TRUNCATE), VACUUM"
-            conn.exec_driver_sql("ANALYZE jobs")
-            return f"{self.engine.dialect.name}: ANALYZE jobs"
+            conn.exec_driver_sql("ANALYZE")
+            return f"{self.engine.dialect.name}: ANALYZE"
 
     # -- reads -------------------------------------------------------------------------------
 
+    def get(self, job_id: str) -> Job | None:
+        return self.read(lambda s: s.get(Job, job_id), "get")
+
+    def find_idempotent(self, client: str, key: str) -> Job | None:
+        query = select(Job).where(Job.client == client, Job.idempotency_key == key)
+        return self.read(lambda s: s.scalars(query).first(), "idempotency lookup")
+
     def list_active(self) -> list[Job]:
         """Jobs not yet terminal (QUEUED or RUNNING)."""
-        query = select(Job).where(Job.status.not_in([s.value for s in TERMINAL]))
-        with self._sessions() as session:
-            return list(session.scalars(query))
+        query = select(Job).where(Job.status.not_in(_TERMINAL_VALUES))
+        return self.read(lambda s: list(s.scalars(query)), "list active")
+
+    def count_active(self, client: str | None = None) -> int:
+        query = select(func.count()).select_from(Job).where(Job.status.not_in(_TERMINAL_VALUES))
+        if client is not None:
+            query = query.where(Job.client == client)
+        return int(self.read(lambda s: s.scalar(query) or 0, "count active"))
+
+    def queued_ahead_of(self, job: Job) -> int:
+        """QUEUED jobs created before ``job`` (the status hint's "N jobs ahead")."""
+        query = (
+            select(func.count())
+            .select_from(Job)
+            .where(Job.status == JobStatus.QUEUED, Job.created_at < job.created_at)
+        )
+        return int(self.read(lambda s: s.scalar(query) or 0, "queue position"))
+
+    def counts_by_status(self) -> dict[str, int]:
+        query = select(Job.status, func.count()).group_by(Job.status)
+        rows = self.read(lambda s: list(s.execute(query)), "counts")
+        return {str(status): int(count) for status, count in rows}
 
     def list_finished_before(self, cutoff: datetime) -> list[Job]:
-        query = select(Job).where(
-            Job.status.in_([s.value for s in TERMINAL]), Job.finished_at < cutoff
-        )
-        with self._sessions() as session:
-            return list(session.scalars(query))
+        query = select(Job).where(Job.status.in_(_TERMINAL_VALUES), Job.finished_at < cutoff)
+        return self.read(lambda s: list(s.scalars(query)), "list finished")
 
-    def all_ids(self) -> set[str]:
-        with self._sessions() as session:
-            return set(session.scalars(select(Job.id)))
-
-    def get(self, job_id: str) -> Job | None:
-        with self._sessions() as session:
-            return session.get(Job, job_id)
-
-    def list_jobs(self, limit: int = 50, status: str | None = None) -> list[Job]:
-        query = select(Job).order_by(Job.created_at.desc()).limit(limit)
+    def list_jobs(
+        self,
+        limit: int = 50,
+        status: str | None = None,
+        *,
+        client: str | None = None,
+        before: tuple[datetime, str] | None = None,
+        include_deleted: bool = False,
+    ) -> list[Job]:
+        """Newest first; ``before`` = (created_at, id) of the last row seen (a cursor)."""
+        query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
         if status:
             query = query.where(Job.status == status)
-        with self._sessions() as session:
-            return list(session.scalars(query))
-
-
-_LEDGERS: dict[str, JobLedger] = {}
-
-
-def open_ledger(url: str, *, busy_timeout_ms: int = 10_000, write_retries: int = 5) -> JobLedger:
-    """The process-wide ledger for ``url``, with its schema created."""
-    ledger = _LEDGERS.get(url)
-    if ledger is None:
-        ledger = JobLedger(url, busy_timeout_ms=busy_timeout_ms, write_retries=write_retries)
-        ledger.create_schema()
-        _LEDGERS[url] = ledger
-    return ledger
-
-
-def ledger_from(settings: LedgerSettings) -> JobLedger:
-    """The process-wide ledger configured by ``REELFLOW_LEDGER__*``."""
-    assert settings.url is not None
-    return open_ledger(
-        settings.url, busy_timeout_ms=settings.busy_timeout_ms, write_retries=settings.write_retries
-    )
+        if client is not None:
+            query = query.where(Job.client == client)
+        if not include_deleted:
+            query = query.where(Job.deleted_at.is_(None))
+        if before is not None:
+            created, job_id = before
+            query = query.where(
+                (Job.created_at < created) | ((Job.created_at == created) & (Job.id < job_id))
+            )
+        return self.read(lambda s: list(s.scalars(query)), "list")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["build_vtt", "split_cues", "vtt_timestamp"]
+__all__ = ["build_vtt", "escape_cue", "split_cues", "vtt_timestamp"]
 
 MAX_CUE_WORDS = 14
 
@@ -20,6 +20,15 @@ def vtt_timestamp(seconds: float) -> str:
     minutes, rest = divmod(rest, 60_000)
     secs, ms = divmod(rest, 1000)
     return f"{hours:02d}:{minutes:02d}:{secs:02d}.{ms:03d}"
+
+
+def escape_cue(text: str) -> str:
+    """Cue text as WebVTT requires: ``&`` and ``<`` escaped, no ``-->``, no blank lines.
+
+    A cue containing ``-->`` would start a new timing line; ``<`` opens a tag.
+    """
+    text = " ".join(text.split())
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def split_cues(text: str, max_words: int = MAX_CUE_WORDS) -> list[str]:
@@ -47,7 +56,8 @@ def build_vtt(narrations: list[str], durations: list[float]) -> str:
         for cue, weight in zip(cues, weights, strict=True):
             end = t + duration * weight / total
             if cue:
-                lines += [str(index), f"{vtt_timestamp(t)} --> {vtt_timestamp(end)}", cue, ""]
+                timing = f"{vtt_timestamp(t)} --> {vtt_timestamp(end)}"
+                lines += [str(index), timing, escape_cue(cue), ""]
                 index += 1
             t = end
         start += duration

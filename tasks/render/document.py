@@ -7,32 +7,30 @@ moves the job's progress bar.
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
-import time
 import wave
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from uuid import UUID
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from infra.errors import FFmpegFailed, TTSFailed
-from infra.jobs.limits import effective_limits
 from infra.jobs.models import JobRequest, RenderOutputs, Script
+from infra.jobs.stages import Stage
 from infra.media.hls import avc_codec_string, hls_argv, master_playlist, variant_bandwidth
 from infra.media.presets import PRESETS, Preset
 from infra.media.slideshow import audio_argv, concat_list, encode_argv
 from infra.media.tts import synthesize
-from infra.process.runner import Deadlines, Progress, atomic_outputs, current_guard, run_process
+from infra.process.runner import Deadlines, ProcessGuard, Progress, atomic_outputs, run_process
 from infra.process.watchdog import JobWatchdog
-from infra.settings import Settings, get_settings
+from infra.settings import Settings
+from infra.store.layout import DOCUMENT_OUTPUTS
 from tasks.render.captions import build_vtt
 from tasks.render.slides import render_slide
-from tasks.stage import ledger, stage, update_progress, work_dir
+from tasks.stage import JobContext
 
 __all__ = [
     "concat_wavs",
@@ -80,12 +78,13 @@ def concat_wavs(parts: list[Path], target: Path) -> float:
     return frames / rate
 
 
-def _speak_all(script: Script, audio_dir: Path, voice: str, settings: Settings) -> list[float]:
+def _speak_all(
+    script: Script, audio_dir: Path, voice: str, settings: Settings, guard: ProcessGuard
+) -> list[float]:
     cfg = settings.render
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = [
             pool.submit(
-                contextvars.copy_context().run,  # the job's watchdog follows into the pool
                 synthesize,
                 slide.narration,
                 audio_dir / f"slide_{i:03d}.wav",
@@ -93,6 +92,7 @@ def _speak_all(script: Script, audio_dir: Path, voice: str, settings: Settings) 
                 rate_wpm=cfg.speech_rate_wpm,
                 espeak=cfg.espeak_bin,
                 timeout_s=min(cfg.process_timeout_s, 300),
+                guard=guard,
             )
             for i, slide in enumerate(script.slides)
         ]
@@ -100,7 +100,7 @@ def _speak_all(script: Script, audio_dir: Path, voice: str, settings: Settings) 
 
 
 def _write_hls(
-    renditions: list[Path], preset: Preset, hls_dir: Path, settings: Settings
+    renditions: list[Path], preset: Preset, hls_dir: Path, settings: Settings, guard: ProcessGuard
 ) -> list[Path]:
     cfg = settings.render
     playlists = []
@@ -111,6 +111,7 @@ def _write_hls(
         hls_argv(cfg.ffmpeg_bin, renditions, playlists, cfg.hls_segment_s),
         deadlines=media_deadlines(settings),
         ffmpeg_progress=True,
+        guard=guard,
     )
     variants = []
     for rendition, playlist in zip(preset.renditions, playlists, strict=True):
@@ -133,15 +134,18 @@ def _write_hls(
 def render_document(
     script: Script,
     request: JobRequest,
-    job_id: str,
-    settings: Settings | None = None,
+    root: Path,
+    settings: Settings,
+    guard: JobWatchdog,
     on_progress: Callable[[float], None] | None = None,
 ) -> RenderOutputs:
-    """Turn a validated script into the job's output files under ``<work>/out``."""
-    settings = settings or get_settings()
+    """Turn a validated script into the job's output files under ``<root>/out``.
+
+    Every external process runs under ``guard`` (the job's watchdog); the Python work between
+    them (slide drawing) checks it too, so the job's duration limit holds throughout.
+    """
     cfg = settings.render
-    preset = PRESETS[request.preset]
-    root = work_dir(job_id, settings)
+    preset = PRESETS[request.preset or settings.render.default_preset]
     slides_dir, audio_dir, tmp_dir, out = (
         root / "slides",
         root / "audio",
@@ -152,7 +156,7 @@ def render_document(
         folder.mkdir(parents=True, exist_ok=True)
 
     voice = request.voice or default_voice(request.language, settings)
-    durations = _speak_all(script, audio_dir, voice, settings)
+    durations = _speak_all(script, audio_dir, voice, settings, guard)
     narration_s = concat_wavs(
         [audio_dir / f"slide_{i:03d}.wav" for i in range(len(durations))], root / "narration.wav"
     )
@@ -160,23 +164,25 @@ def render_document(
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The narration encodes on one core while the slides are drawn on the other.
         audio_done = pool.submit(
-            contextvars.copy_context().run,
             run_process,
             audio_argv(cfg.ffmpeg_bin, root / "narration.wav", audio, preset.audio_kbps),
             deadlines=media_deadlines(settings),
             ffmpeg_progress=True,
+            guard=guard,
         )
-        images = [
-            render_slide(
-                slide,
-                slides_dir / f"slide_{i:03d}.png",
-                preset.top.width,
-                preset.top.height,
-                str(cfg.font_path),
-                request.language,
+        images = []
+        for i, slide in enumerate(script.slides):
+            guard.check()
+            images.append(
+                render_slide(
+                    slide,
+                    slides_dir / f"slide_{i:03d}.png",
+                    preset.top.width,
+                    preset.top.height,
+                    str(cfg.font_path),
+                    request.language,
+                )
             )
-            for i, slide in enumerate(script.slides)
-        ]
         audio_done.result()
     concat_file = slides_dir / "slides.ffconcat"
     concat_file.write_text(concat_list(images, durations))
@@ -206,12 +212,13 @@ def render_document(
             deadlines=media_deadlines(settings),
             ffmpeg_progress=True,
             on_progress=progress,
+            guard=guard,
         )
         for temp in temps:
             if not temp.is_file() or temp.stat().st_size == 0:
                 raise FFmpegFailed(f"ffmpeg finished but wrote no {temp.name}")
 
-    _write_hls(rendition_paths, preset, out / "hls", settings)
+    _write_hls(rendition_paths, preset, out / "hls", settings, guard)
     (out / "captions.vtt").write_text(
         build_vtt([s.narration for s in script.slides], durations), encoding="utf-8"
     )
@@ -222,40 +229,29 @@ def render_document(
         encoding="utf-8",
     )
     files = {p.relative_to(out).as_posix(): str(p) for p in sorted(out.rglob("*")) if p.is_file()}
+    missing = [key for key in DOCUMENT_OUTPUTS.values() if key not in files]
+    if missing:
+        raise FFmpegFailed(f"the render finished without {', '.join(missing)}")
     duration = narration_s  # the video is cut to the narration (-t); the tests probe it
     log.info(
         "rendered %d slides, %.1fs of narration, %d files", len(images), narration_s, len(files)
     )
     return RenderOutputs(
-        files=files, duration_s=duration, narration_s=narration_s, slide_durations_s=durations
+        files=files,
+        outputs=dict(DOCUMENT_OUTPUTS),
+        duration_s=duration,
+        narration_s=narration_s,
+        slide_durations_s=durations,
     )
 
 
 @task(name="render", cache_policy=NO_CACHE)
-def render_stage(
-    script: Script, request: JobRequest, job_id: str, progress_id: UUID | None
-) -> RenderOutputs:
-    with stage(job_id, "render", progress_id, done=85):
-        last = [0.0]
-
-        def on_progress(fraction: float) -> None:
-            percent = 20 + 60 * fraction
-            if percent - last[0] >= 10:
-                last[0] = percent
-                update_progress(job_id, progress_id, percent)
-
-        settings = get_settings()
-        job = ledger().get(job_id)
-        elapsed = job.running_for_s() if job is not None else 0.0
-        limits = effective_limits(request.limits, settings)
-        with JobWatchdog(
-            limits,
-            work_dir(job_id, settings),
-            interval_s=settings.limits.watchdog_interval_s,
-            started_at=time.monotonic() - elapsed,
-        ) as guard:
-            token = current_guard.set(guard)
-            try:
-                return render_document(script, request, job_id, on_progress=on_progress)
-            finally:
-                current_guard.reset(token)
+def render_stage(ctx: JobContext, script: Script, request: JobRequest) -> RenderOutputs:
+    return render_document(
+        script,
+        request,
+        ctx.work_dir,
+        ctx.settings,
+        ctx.guard,
+        on_progress=lambda fraction: ctx.progress(Stage.RENDER, fraction),
+    )

@@ -13,16 +13,11 @@ with a message that says what to change.
 from __future__ import annotations
 
 import re
-from uuid import UUID
-
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from infra.errors import ScriptInvalid
-from infra.jobs.models import DocumentInput, JobRequest, Script, Slide
+from infra.jobs.models import DocumentInput, Script, Slide
 from infra.llm.client import request_slides
-from infra.settings import ScriptSettings, get_settings
-from tasks.stage import stage
+from infra.settings import ScriptSettings
 
 __all__ = [
     "alnum_ratio",
@@ -30,7 +25,6 @@ __all__ = [
     "estimate_duration_s",
     "generate_script",
     "script_of",
-    "script_stage",
     "split_sentences",
     "validate_script",
     "write_script",
@@ -140,6 +134,8 @@ def write_script(doc: DocumentInput, language: str, cfg: ScriptSettings) -> Scri
 
 def validate_script(script: Script, cfg: ScriptSettings) -> Script:
     """Raise ScriptInvalid unless the script is speakable and within the limits."""
+    if not script.slides or not any(s.narration.strip() for s in script.slides):
+        raise ScriptInvalid("the document has no sections to turn into slides")
     narration = " ".join(s.narration for s in script.slides)
     ratio = alnum_ratio(narration)
     if ratio < cfg.min_alnum_ratio:
@@ -147,8 +143,6 @@ def validate_script(script: Script, cfg: ScriptSettings) -> Script:
             f"the text looks like gibberish: only {ratio:.0%} of its characters are letters or "
             f"digits (at least {cfg.min_alnum_ratio:.0%} needed); check the file's encoding"
         )
-    if not script.slides:
-        raise ScriptInvalid("the document has no sections to turn into slides")
     if script.word_count < cfg.min_words:
         raise ScriptInvalid(
             f"the narration has {script.word_count} words; at least {cfg.min_words} are needed "
@@ -160,11 +154,3 @@ def validate_script(script: Script, cfg: ScriptSettings) -> Script:
             "(REELFLOW_SCRIPT__MAX_WORDS): split long sentences or sections, or raise the limit"
         )
     return script
-
-
-@task(name="script", cache_policy=NO_CACHE)
-def script_stage(
-    doc: DocumentInput, request: JobRequest, job_id: str, progress_id: UUID | None
-) -> Script:
-    with stage(job_id, "script", progress_id, done=20):
-        return write_script(doc, request.language, get_settings().script)

@@ -13,8 +13,8 @@ from infra.errors import UserCanceled
 from infra.jobs.models import JobRequest, RenderOutputs
 from infra.settings import Settings
 from infra.store.artifacts import open_store
-from tasks.stage import ledger
 from tasks.upload import upload_outputs
+from tests.support.ledgers import ledger
 from tests.support.tools import prefect_cli
 
 runner = CliRunner()
@@ -25,7 +25,9 @@ def _outputs(tmp_path: Path) -> RenderOutputs:
     for name in ("a.txt", "b.txt", "c.txt"):
         (tmp_path / name).write_text(name)
         files[name] = str(tmp_path / name)
-    return RenderOutputs(files=files, duration_s=1, narration_s=1, slide_durations_s=[1])
+    return RenderOutputs(
+        files=files, outputs={"a": "a.txt"}, duration_s=1, narration_s=1, slide_durations_s=[1]
+    )
 
 
 @pytest.mark.parametrize("cancel_after", [0, 2, 3])
@@ -40,7 +42,7 @@ def test_nothing_is_uploaded_after_a_cancel(settings: Settings, tmp_path: Path, 
 
     with pytest.raises(UserCanceled):
         upload_outputs(
-            store, "j1", JobRequest(source="x.md"), _outputs(tmp_path), settings, canceled
+            store, "j1", JobRequest(source="/x.md"), _outputs(tmp_path), settings, "x.md", canceled
         )
     keys = store.list_keys("jobs/j1/")
     assert len(keys) == cancel_after  # nothing after the cancel
@@ -63,7 +65,7 @@ def test_cancel_command_is_immediate_and_idempotent(prefect_server: str, setting
         "video-job/video-job-process", parameters={"request": {"source": "/x.md"}}, timeout=0
     )
     job_id = str(run.id)
-    ledger().create_job(job_id, flow_run_id=job_id)  # as the probe stage would
+    ledger().claim_job(job_id, flow_run_id=job_id)  # as the flow would
 
     first = runner.invoke(app, ["cancel", job_id])
     assert first.exit_code == 0 and "CANCELED" in first.output and "no change" not in first.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from infra.settings import Settings
-from tasks.stage import ledger
+from tests.support.ledgers import ledger
 
 runner = CliRunner()
 
@@ -21,7 +22,7 @@ def test_run_prints_job_state_and_outputs(prefect_server: str, settings: Setting
     sample = Path(__file__).resolve().parents[2] / "samples" / "sample.md"
     result = runner.invoke(app, ["run", str(sample), "--preset", "tiny"])
     assert result.exit_code == 0, result.output
-    job_id = result.output.split("job", 1)[1].split()[0]
+    job_id = re.search(r"^job (\S+)", result.output, re.M).group(1)
     assert "SUCCEEDED" in result.output
     for name in ("video", "hls", "thumbnail", "captions", "manifest"):
         assert name in result.output
@@ -43,8 +44,9 @@ def test_run_failure_exits_non_zero_with_code(
     empty = tmp_path / "empty.md"
     empty.write_text("")
     result = runner.invoke(app, ["run", str(empty), "--preset", "tiny"])
-    assert result.exit_code == 1
-    assert "FAILED" in result.output and "input_invalid" in result.output
+    assert result.exit_code == 2  # refused before any work: no flow run, no ledger row
+    assert "input_invalid: empty.md is empty" in result.output
+    assert ledger().list_jobs() == []
 
 
 def test_show_unknown_job(settings: Settings):

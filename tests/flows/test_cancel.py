@@ -15,7 +15,7 @@ import pytest
 
 from infra.settings import Settings
 from infra.store.artifacts import open_store
-from tasks.stage import ledger
+from tests.support.ledgers import ledger
 from tests.support.tools import encoder_of, process_worker, start_long_job
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media]

@@ -17,11 +17,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from infra.prefect.client import cancel_job
 from infra.settings import Settings, get_settings
 from infra.store.artifacts import open_store
-from tasks.stage import ledger
 from tests.support.documents import SAMPLE_MARKDOWN, make_vector_heavy_pdf
+from tests.support.jobs import cancel
+from tests.support.ledgers import ledger
 from tests.support.llm_double import LLMDouble, script_reply
 from tests.support.slow_link import SlowLink
 from tests.support.tools import LONG_DOC, encoder_of, process_worker, wait_for_run
@@ -99,7 +99,7 @@ def test_cancel_during_stage_leaves_nothing(
                 _wait(_in_stage(job_id, stage), f"the {stage} stage")
 
             requested = time.monotonic()
-            assert cancel_job(job_id, ledger())
+            assert cancel(job_id)
             job = ledger().get(job_id)
             assert (job.status, job.stage) == ("CANCELED", stage)  # caught in the act, at once
             if stage == "render":  # ffmpeg stops with the job
@@ -120,5 +120,5 @@ def test_cancel_during_stage_leaves_nothing(
     assert not [
         p for p in psutil.process_iter(["cmdline"]) if job_id in " ".join(p.info["cmdline"] or [])
     ]
-    assert not cancel_job(job_id, ledger())  # idempotent: already terminal
+    assert not cancel(job_id)  # idempotent: already terminal
     assert ledger().get(job_id).status == "CANCELED"

@@ -20,7 +20,7 @@ from infra.prefect.bootstrap import bootstrap
 from infra.settings import Settings, get_settings
 from infra.store.artifacts import open_store
 from tasks.maintenance import reap_jobs, sweep
-from tasks.stage import ledger
+from tests.support.ledgers import ledger
 from tests.support.tools import encoder_of, process_worker, start_long_job
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media]

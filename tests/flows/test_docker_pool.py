@@ -19,7 +19,6 @@ from infra.prefect.client import cancel_job, submit_job
 from infra.settings import Settings, get_settings
 from infra.store.artifacts import open_store
 from tasks.maintenance import reap_jobs
-from tasks.stage import ledger
 from tests.support.delivery import assert_delivered
 from tests.support.docker_pool import (
     containers_of,
@@ -29,6 +28,7 @@ from tests.support.docker_pool import (
     require_image,
 )
 from tests.support.documents import SAMPLE_MARKDOWN
+from tests.support.ledgers import ledger
 from tests.support.tools import LONG_DOC, encoder_of, wait_for_run
 
 pytestmark = [

@@ -11,7 +11,6 @@ from flows.document_job import document_job
 from infra.jobs.models import JobRequest
 from infra.settings import Settings, get_settings
 from infra.store.artifacts import open_store
-from tasks.stage import ledger
 from tests.support.delivery import assert_delivered
 from tests.support.documents import (
     SAMPLE_MARKDOWN,
@@ -20,6 +19,7 @@ from tests.support.documents import (
     make_many_page_pdf,
     make_pdf,
 )
+from tests.support.ledgers import ledger
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media]
 

@@ -14,9 +14,9 @@ from flows.document_job import document_job
 from infra.jobs.models import JobRequest
 from infra.settings import Settings, get_settings
 from infra.store.artifacts import open_store
-from tasks.stage import ledger
 from tests.conftest import free_port
 from tests.support.documents import SAMPLE_MARKDOWN
+from tests.support.ledgers import ledger
 from tests.support.tools import stage_run_count
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media, pytest.mark.s3]

@@ -16,7 +16,7 @@ from infra.settings import Settings
 from infra.store.artifacts import open_store
 from infra.store.ledger import JobLedger
 from tasks.maintenance import enforce_retention, reap_jobs, sweep
-from tasks.stage import ledger
+from tests.support.ledgers import ledger
 
 OLD = time.time() - 3 * 86400
 
@@ -56,7 +56,7 @@ def test_reaper_fails_jobs_whose_runs_died(prefect_server: str, settings: Settin
         "fresh": _flow_run("Crashed"),
     }
     for job_id, run_id in cases.items():
-        jobs.create_job(job_id, flow_run_id=run_id)
+        jobs.claim_job(job_id, flow_run_id=run_id)
         jobs.mark_running(job_id, "render")
     later = datetime.now(UTC) + timedelta(seconds=settings.maintenance.reaper_stale_s + 5)
     jobs.touch("fresh")
@@ -75,7 +75,7 @@ def test_reaper_fails_jobs_whose_runs_died(prefect_server: str, settings: Settin
     much_later = datetime.now(UTC) + timedelta(seconds=settings.maintenance.reaper_dead_after_s + 5)
     assert "running" in reap_jobs(jobs, settings, now=much_later)["failed"]
     # A job that beats within the window is left alone.
-    jobs.create_job("alive", flow_run_id=cases["running"])
+    jobs.claim_job("alive", flow_run_id=cases["running"])
     jobs.mark_running("alive", "render", heartbeat_at=datetime.now(UTC))
     assert reap_jobs(jobs, settings)["alive"] == ["alive"]
 
@@ -86,10 +86,10 @@ def test_reaper_takes_the_code_from_prefects_final_state(prefect_server: str, se
     its code in the state message; a QUEUED job whose run still waits is never reaped."""
     jobs = ledger()
     oom = "[resource_limit_exceeded] the job's container reached its memory limit of 64 MB"
-    jobs.create_job("oom", flow_run_id=_flow_run("Failed", oom))
-    jobs.create_job("waiting", flow_run_id=_flow_run("Scheduled"))
-    jobs.create_job("crashed", flow_run_id=_flow_run("Crashed", "exit code 137"))
-    jobs.create_job("lost-before-probe", flow_run_id=_flow_run("Running"))  # host died early
+    jobs.claim_job("oom", flow_run_id=_flow_run("Failed", oom))
+    jobs.claim_job("waiting", flow_run_id=_flow_run("Scheduled"))
+    jobs.claim_job("crashed", flow_run_id=_flow_run("Crashed", "exit code 137"))
+    jobs.claim_job("lost-before-probe", flow_run_id=_flow_run("Running"))  # host died early
     much_later = datetime.now(UTC) + timedelta(seconds=settings.maintenance.reaper_dead_after_s + 5)
     report = reap_jobs(jobs, settings, now=much_later)
     assert sorted(report["failed"]) == ["crashed", "lost-before-probe", "oom"]
@@ -119,7 +119,7 @@ def test_sweeper(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path
         ("running", "RUNNING"),
         ("lost", "SUCCEEDED"),
     ]:
-        jobs.create_job(job_id)
+        jobs.claim_job(job_id, flow_run_id=None)
         jobs.mark_running(job_id, "upload")
         if status == "SUCCEEDED":
             jobs.mark_succeeded(job_id, {"video": f"jobs/{job_id}/video.mp4"})
@@ -127,6 +127,7 @@ def test_sweeper(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path
             jobs.mark_failed(job_id, "ffmpeg_failed", "x")
         (work / job_id).mkdir(parents=True)
     (work / "unknown").mkdir()
+    (work / "not.a.job").mkdir()  # a name that is no job id: never removed
     for job_id in ("done", "failed", "running", "orphan"):
         store.put_file(f"jobs/{job_id}/video.mp4", src)
     for job_id in ("done", "orphan"):
@@ -137,6 +138,7 @@ def test_sweeper(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path
 
     dry = sweep(jobs, store, settings, execute=False)
     assert sorted(dry["work_dirs"]) == ["done", "failed", "lost", "unknown"]
+    assert dry["foreign_work_dirs"] == ["not.a.job"]
     assert dry["uncommitted"] == ["failed"]
     assert dry["orphaned_objects"] == ["orphan"]
     assert dry["missing_objects"] == ["lost"]
@@ -144,7 +146,7 @@ def test_sweeper(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path
 
     done = sweep(jobs, store, settings, execute=True)
     assert done["uncommitted"] == ["failed"]
-    assert sorted(p.name for p in work.iterdir()) == ["running"]
+    assert sorted(p.name for p in work.iterdir()) == ["not.a.job", "running"]
     assert store.list_keys("jobs/failed/") == [] and store.list_keys("jobs/orphan/") == []
     assert store.list_keys("jobs/done/") and store.list_keys("jobs/running/")
     lost = jobs.get("lost")
@@ -161,7 +163,7 @@ def test_sweeper_aborts_stale_multipart_uploads(s3_settings: Settings):
     s3_settings.maintenance.sweep_grace_s = 0
     time.sleep(1)
     report = sweep(ledger(), store, s3_settings, execute=True)
-    assert report["stale_uploads_aborted"] == ["1"]
+    assert report["stale_uploads_aborted"] == 1
     assert not client._list_multipart_uploads(store.bucket).uploads  # type: ignore[attr-defined]
     assert upload_id
 
@@ -169,7 +171,7 @@ def test_sweeper_aborts_stale_multipart_uploads(s3_settings: Settings):
 def test_retention_dry_run_then_execute(settings: Settings, tmp_path: Path):
     store, jobs = open_store(settings), ledger()
     for job_id in ("old", "new"):
-        jobs.create_job(job_id)
+        jobs.claim_job(job_id, flow_run_id=None)
         jobs.mark_running(job_id, "upload")
         jobs.mark_succeeded(job_id, {})
         store.put_bytes(f"jobs/{job_id}/manifest.json", b"{}", "application/json")
@@ -177,11 +179,12 @@ def test_retention_dry_run_then_execute(settings: Settings, tmp_path: Path):
         session.get(type(jobs.get("old")), "old").finished_at = datetime.now(UTC) - timedelta(
             days=10
         )
-    assert enforce_retention(jobs, store, settings, 7, execute=False) == {"expired": ["old"]}
+    dry = enforce_retention(jobs, store, settings, 7, execute=False)
+    assert dry == {"expired": ["old"], "refused": []}
     assert jobs.get("old") is not None and store.list_keys("jobs/old/")
     result = CliRunner().invoke(app, ["cleanup", "--days", "7", "--execute"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["retention"] == {"expired": ["old"]}
+    assert json.loads(result.output)["retention"] == {"expired": ["old"], "refused": []}
     assert jobs.get("old") is None and store.list_keys("jobs/old/") == []
     assert jobs.get("new") is not None and store.list_keys("jobs/new/")
 
@@ -192,7 +195,21 @@ def test_ledger_maintenance(request: pytest.FixtureRequest, tmp_path: Path, kind
         f"sqlite:///{tmp_path / 'l.db'}" if kind == "sqlite" else request.getfixturevalue("pg_url")
     )
     led = JobLedger(url)
-    led.create_schema()
-    led.create_job("a")
-    assert ("VACUUM" if kind == "sqlite" else "ANALYZE") in led.maintain()
-    led.dispose()
+    for i in range(2000):
+        led.claim_job(f"j{i}", flow_run_id=None, source="x" * 500)
+    led.delete([f"j{i}" for i in range(2000)])
+    try:
+        if kind == "sqlite":
+            before = (tmp_path / "l.db").stat().st_size + (tmp_path / "l.db-wal").stat().st_size
+            assert "VACUUM" in led.maintain()
+            after = (tmp_path / "l.db").stat().st_size + (tmp_path / "l.db-wal").stat().st_size
+            assert after < before / 2  # the deleted rows' pages were given back
+        else:
+            assert "ANALYZE" in led.maintain()
+            with led.engine.connect() as conn:
+                analyzed = conn.exec_driver_sql(
+                    "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'jobs'"
+                ).scalar()
+            assert analyzed is not None  # ANALYZE really ran on the jobs table
+    finally:
+        led.dispose()

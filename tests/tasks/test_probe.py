@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from infra.errors import InputInvalid, InputTooLarge, InputUnreadable
+from infra.jobs.detect import Content, sniff_file
 from infra.media.ffprobe import probe_media
 from infra.settings import Settings
-from tasks.probe import probe_document, sniff_type, split_markdown, split_text
+from tasks.probe import inspect_document, split_markdown, split_text
 from tests.support.documents import (
     SAMPLE_MARKDOWN,
     make_encrypted_pdf,
@@ -22,7 +23,7 @@ from tests.support.tools import make_clip
 
 
 def test_pdf_sections_from_pages(settings: Settings, tmp_path: Path):
-    doc = probe_document(make_pdf(tmp_path / "a.pdf"), settings)
+    doc = inspect_document(make_pdf(tmp_path / "a.pdf"), settings)
     assert (doc.doc_type, doc.pages) == ("pdf", 4)
     assert doc.sections[0][0] == "Why reelflow exists"
     assert "stuck render jobs" in doc.sections[0][1]
@@ -31,13 +32,16 @@ def test_pdf_sections_from_pages(settings: Settings, tmp_path: Path):
 
 def test_type_is_sniffed_from_content_not_extension(tmp_path: Path):
     pdf_named_txt = make_pdf(tmp_path / "a.pdf").rename(tmp_path / "a.txt")
-    assert sniff_type(pdf_named_txt) == "pdf"
+    assert sniff_file(pdf_named_txt) == Content.PDF
     md = tmp_path / "notes.md"
     md.write_text("# Title\n\nBody")
-    assert sniff_type(md) == "markdown"
+    assert sniff_file(md) == Content.MARKDOWN
     random_pdf = tmp_path / "random.pdf"
-    random_pdf.write_bytes(os.urandom(4096))
-    assert sniff_type(random_pdf) == "binary"
+    random_pdf.write_bytes(b"\x00\x01" + os.urandom(4096))
+    assert sniff_file(random_pdf) == Content.UNKNOWN
+    playlist = tmp_path / "notes.txt"
+    playlist.write_text("#EXTM3U\n#EXTINF:1,\nseg.ts\n")
+    assert sniff_file(playlist) == Content.MEDIA_LIST  # never narrated as a document
 
 
 @pytest.mark.parametrize(
@@ -56,7 +60,7 @@ def test_bad_documents(settings: Settings, tmp_path: Path, make, error, fragment
     path = tmp_path / "input.pdf"
     make(path)
     with pytest.raises(error) as err:
-        probe_document(path, settings)
+        inspect_document(path, settings)
     assert fragment in err.value.message
 
 
@@ -64,9 +68,9 @@ def test_size_limit(settings: Settings, tmp_path: Path, monkeypatch: pytest.Monk
     path = tmp_path / "big.txt"
     path.write_bytes(b"a" * (21 * 1024 * 1024))
     with pytest.raises(InputTooLarge, match="limit is 21.0 MB|limit is 20"):
-        probe_document(path, settings)
+        inspect_document(path, settings)
     monkeypatch.setattr(settings.input, "max_bytes", 22 * 1024 * 1024)
-    assert probe_document(path, settings).size == 21 * 1024 * 1024
+    assert inspect_document(path, settings).size == 21 * 1024 * 1024
 
 
 def test_markdown_sections_drop_markup():

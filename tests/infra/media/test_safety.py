@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from infra.errors import InputInvalid
-from infra.media.ffprobe import probe_argv
+from infra.media.ffprobe import probe_argv, probe_media_file
 from infra.media.safety import INPUT_SAFETY
-from tasks.probe import probe_media_file
 from tests.support.tools import make_clip
 
 pytestmark = pytest.mark.media

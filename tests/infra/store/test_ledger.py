@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.errors import InternalError, JobIdTaken, LedgerUnavailable
 from infra.store.ledger import JobLedger, JobStatus
 
 
@@ -17,13 +18,12 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> JobLedger:
     else:
         url = request.getfixturevalue("pg_url")
     led = JobLedger(url, busy_timeout_ms=5000)
-    led.create_schema()
     yield led
     led.dispose()
 
 
 def test_lifecycle_and_terminal_states_never_change(ledger: JobLedger):
-    ledger.create_job("j1", source="a.pdf", kind="document", preset="hd")
+    ledger.claim_job("j1", flow_run_id="run-1", source="a.pdf", kind="document", preset="hd")
     assert ledger.get("j1").status == JobStatus.QUEUED
     assert ledger.mark_running("j1", "probe")
     assert ledger.mark_running("j1", "render")
@@ -44,16 +44,36 @@ def test_lifecycle_and_terminal_states_never_change(ledger: JobLedger):
     assert job.finished_at is not None
 
 
-def test_create_is_idempotent_and_fills_missing_fields(ledger: JobLedger):
-    ledger.create_job("j2")
-    ledger.create_job("j2", flow_run_id="run-1", source="b.md")
+def test_a_job_id_is_claimed_once_and_never_overwritten(ledger: JobLedger):
+    """Attack (issue 9, #2): reusing an existing job id destroyed that job's row and outputs."""
+    ledger.claim_job("j2", flow_run_id="run-1", source="b.md", client="alice")
+    ledger.mark_running("j2", "upload")
+    ledger.mark_succeeded("j2", {"video": "jobs/j2/video.mp4"})
+    with pytest.raises(JobIdTaken):
+        ledger.claim_job("j2", flow_run_id="run-2", source="evil.md", client="mallory")
+    with pytest.raises(JobIdTaken):
+        ledger.claim_job("j2", flow_run_id=None, source="evil.md")
     job = ledger.get("j2")
-    assert (job.flow_run_id, job.source) == ("run-1", "b.md")
-    assert [j.id for j in ledger.list_jobs()] == ["j2"]
+    assert (job.flow_run_id, job.source, job.client, job.status) == (
+        "run-1",
+        "b.md",
+        "alice",
+        JobStatus.SUCCEEDED,
+    )
+    assert job.artifacts == {"video": "jobs/j2/video.mp4"}
+
+
+def test_the_same_run_claims_again_and_fills_missing_fields(ledger: JobLedger):
+    """A retry of the flow run, or the flow confirming what its submitter wrote."""
+    ledger.claim_job("j4", flow_run_id="run-1", client="api-key-1")
+    again = ledger.claim_job("j4", flow_run_id="run-1", source="c.md", client="other")
+    assert (again.source, again.client) == ("c.md", "api-key-1")  # filled, never overwritten
+    assert ledger.owns("j4", "run-1") and not ledger.owns("j4", "run-2")
+    assert [j.id for j in ledger.list_jobs()] == ["j4"]
 
 
 def test_success_records_artifacts(ledger: JobLedger):
-    ledger.create_job("j3")
+    ledger.claim_job("j3", flow_run_id=None)
     ledger.mark_running("j3", "upload")
     assert ledger.mark_succeeded("j3", {"video": "jobs/j3/video.mp4"})
     job = ledger.get("j3")
@@ -64,7 +84,6 @@ def test_success_records_artifacts(ledger: JobLedger):
 
 def test_sqlite_runs_in_wal_mode(tmp_path: Path):
     led = JobLedger(f"sqlite:///{tmp_path / 'wal.db'}")
-    led.create_schema()
     with led.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     led.dispose()
@@ -73,7 +92,7 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path):
 def test_sqlite_concurrent_writers_never_see_locked(tmp_path: Path):
     """8 threads with their own engines hammer one SQLite file: no write may fail."""
     url = f"sqlite:///{tmp_path / 'busy.db'}"
-    JobLedger(url).create_schema()
+    JobLedger(url).dispose()
     errors: list[BaseException] = []
 
     def writer(n: int) -> None:
@@ -81,7 +100,7 @@ def test_sqlite_concurrent_writers_never_see_locked(tmp_path: Path):
         try:
             for i in range(25):
                 job = f"w{n}-{i}"
-                led.create_job(job)
+                led.claim_job(job, flow_run_id=None)
                 led.mark_running(job, "render")
                 led.mark_succeeded(job, {"n": i})
         except BaseException as exc:  # collected and asserted below
@@ -100,22 +119,113 @@ def test_sqlite_concurrent_writers_never_see_locked(tmp_path: Path):
     check.dispose()
 
 
-def test_ledger_from_an_earlier_build_gains_new_columns(ledger: JobLedger):
-    """A jobs table without later columns (progress, heartbeat_at) keeps its rows and works."""
-    with ledger.engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE jobs")
+def _legacy_jobs_table(with_later_columns: bool):
+    """The jobs table as the first milestone's models created it (SQLAlchemy create_all), and as
+    an even earlier build did (without progress and heartbeat_at)."""
+    from sqlalchemy import JSON, Column, DateTime, Float, MetaData, String, Table, Text
+
+    when = DateTime(timezone=True)
+    columns = [
+        Column("id", String(64), primary_key=True),
+        Column("flow_run_id", String(64), index=True),
+        Column("status", String(16), index=True),
+        Column("stage", String(32)),
+        Column("kind", String(16)),
+        Column("source", Text),
+        Column("preset", String(32)),
+        Column("input_sha256", String(64)),
+        Column("error_code", String(64)),
+        Column("error_message", Text),
+        Column("artifacts", JSON),
+        Column("created_at", when),
+        Column("updated_at", when),
+        Column("started_at", when),
+        Column("finished_at", when),
+    ]
+    if with_later_columns:
+        columns += [Column("progress", Float), Column("heartbeat_at", when, index=True)]
+    metadata = MetaData()
+    Table("jobs", metadata, *columns)
+    return metadata
+
+
+@pytest.mark.parametrize("later_columns", [True, False], ids=["v1", "v0"])
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_ledger_in_production_today_upgrades_in_place(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str, later_columns: bool
+):
+    """The ledger the first milestone shipped (no alembic_version) keeps its rows and gains the
+    new schema; the migrated database equals the models (alembic's autogenerate finds nothing)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from infra.store.migrate import HEAD, current_revision
+    from infra.store.schema import Base
+
+    url = (
+        f"sqlite:///{tmp_path / 'old.db'}"
+        if kind == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    engine = create_engine(url)
+    _legacy_jobs_table(later_columns).create_all(engine)
+    with engine.begin() as conn:
         conn.exec_driver_sql(
-            "CREATE TABLE jobs (id VARCHAR(64) PRIMARY KEY, flow_run_id VARCHAR(64), "
-            "status VARCHAR(16), stage VARCHAR(32), kind VARCHAR(16), source TEXT, "
-            "preset VARCHAR(32), input_sha256 VARCHAR(64), error_code VARCHAR(64), "
-            "error_message TEXT, artifacts JSON, created_at TIMESTAMP, updated_at TIMESTAMP, "
-            "started_at TIMESTAMP, finished_at TIMESTAMP)"
+            "INSERT INTO jobs (id, status, stage) VALUES ('old', 'SUCCEEDED', 'upload')"
         )
-        conn.exec_driver_sql("INSERT INTO jobs (id, status) VALUES ('old', 'SUCCEEDED')")
-    ledger.create_schema()
-    assert ledger.get("old").status == "SUCCEEDED"
-    ledger.create_job("new")
-    assert ledger.mark_running("new", "render")
-    assert ledger.set_progress("new", 42) and ledger.touch("new")
-    assert ledger.get("new").progress == 42.0
-    ledger.create_schema()  # idempotent
+    engine.dispose()
+    led = JobLedger(url)  # every entry point upgrades a ledger that is behind
+    try:
+        assert current_revision(led.engine) == HEAD
+        assert led.get("old").status == "SUCCEEDED"
+        led.claim_job("new", flow_run_id="r", client="c", idempotency_key="k", request_digest="d")
+        assert led.mark_running("new", "render") and led.set_progress("new", 42)
+        assert led.touch("new") and led.get("new").progress == 42.0
+        assert led.find_idempotent("c", "k").id == "new"
+        with led.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        JobLedger(url).dispose()  # idempotent: nothing left to do
+    finally:
+        led.dispose()
+
+
+def test_migrations_head_is_the_newest_revision():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from infra.store.migrate import HEAD, MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD
+
+
+def test_db_upgrade_command_on_a_fresh_ledger(settings, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    runner = CliRunner()
+    done = runner.invoke(app, ["db", "upgrade"])
+    assert done.exit_code == 0, done.output
+    assert "-> 0002" in done.output
+    current = runner.invoke(app, ["db", "current"])
+    assert current.output.startswith("0002")
+
+
+def test_database_errors_get_their_own_codes(tmp_path: Path):
+    """An unreachable database is ledger_unavailable (retryable); a bug is internal_error."""
+    down = JobLedger("postgresql+psycopg2://nobody@127.0.0.1:1/none", migrate=False)
+    try:
+        with pytest.raises(LedgerUnavailable) as err:
+            down.get("x")
+        assert err.value.retryable and err.value.code == "ledger_unavailable"
+    finally:
+        down.dispose()
+    led = JobLedger(f"sqlite:///{tmp_path / 'l.db'}")
+    try:
+        with pytest.raises(InternalError):
+            led.read(lambda s: s.execute(__import__("sqlalchemy").text("SELECT * FROM nope")))
+    finally:
+        led.dispose()

@@ -1,0 +1,35 @@
+"""The script stage: word and slide limits, the script provider (extractive or an LLM)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+__all__ = ["ScriptSettings"]
+
+
+class ScriptSettings(BaseModel):
+    min_words: int = Field(50, description="Fewest narration words a script may have.")
+    max_words: int = Field(400, description="Most narration words a script may have.")
+    max_slides: int = Field(20, description="Most slides one script may have.")
+    max_bullets: int = Field(5, description="Most bullets on one slide.")
+    min_alnum_ratio: float = Field(
+        0.3, description="Least share of letters/digits among visible characters (gibberish)."
+    )
+    words_per_minute_en: int = Field(150, description="Speaking rate estimate for English.")
+    words_per_minute_ar: int = Field(120, description="Speaking rate estimate for Arabic.")
+    provider: Literal["extractive", "llm"] = Field(
+        "extractive", description="Script writer: extractive (offline) or llm (OpenAI-compatible)."
+    )
+    llm_base_url: str = Field(
+        "http://127.0.0.1:11434/v1",
+        description="OpenAI-compatible API root; /chat/completions is appended (Ollama default).",
+    )
+    llm_model: str = Field("llama3.1:8b", description="Model name sent to the LLM provider.")
+    llm_api_key: SecretStr = Field(
+        SecretStr("changeme"), description="Bearer API key of the LLM provider."
+    )
+    llm_timeout_s: float = Field(
+        120.0, description="Limit for connecting to the LLM and for the wait for its answer."
+    )
