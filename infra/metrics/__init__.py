@@ -23,6 +23,10 @@ Pitfall: job containers live seconds and are never scraped, so job counters and 
 scraped process. ``job_submitted`` / ``job_finished`` are what the feed calls; call them directly
 only from a long-lived process that is scraped and is the only one to see those jobs.
 Several gateway replicas expose identical job series: aggregate with ``max without (instance)``.
+One registry lives in one process: run each gateway replica as a single uvicorn process (scale
+with replicas, each its own scrape target), never ``--workers N`` behind one port, or every scrape
+reads another process's counters. A scrape waits at most ~7 s for its sources (ledger snapshot
+2 s, job feed 2 s, Prefect 3 s), under prometheus.yml's 10 s scrape timeout.
 """
 
 from __future__ import annotations
