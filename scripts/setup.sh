@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what reelflow needs on a Debian machine: the media tools (ffmpeg, espeak-ng, fonts),
-# a virtualenv in .venv and the project (with the test extras when called with --test).
+# a virtualenv in .venv and the project (with the test extras when called with --test; then also
+# prometheus and prometheus-alertmanager, for promtool, amtool and a test Prometheus).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,10 +17,30 @@ command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+# The tests run promtool, amtool and a real Prometheus (tests/support/prometheus.py).
+monitoring=()
+if [ -n "$extras" ]; then
+  command -v promtool >/dev/null || monitoring+=(prometheus)
+  command -v amtool >/dev/null || monitoring+=(prometheus-alertmanager)
+fi
+if [ "${#need[@]}" -gt 0 ] || [ "${#monitoring[@]}" -gt 0 ]; then
+  $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq
+fi
 if [ "${#need[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
-  $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${need[@]}" >/dev/null
+fi
+if [ "${#monitoring[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${monitoring[*]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+    --no-install-recommends "${monitoring[@]}" >/dev/null
+  # Where an init system lets them, the packages start their daemons on :9090 and :9093; the
+  # tests start their own Prometheus on a free loopback port. Stop only what was just installed.
+  for service in "${monitoring[@]}"; do
+    if [ -x "/etc/init.d/$service" ]; then
+      $SUDO "/etc/init.d/$service" stop >/dev/null 2>&1 || true
+    fi
+  done
 fi
 
 if [ ! -x .venv/bin/python ]; then
