@@ -1,88 +1,120 @@
-"""`prefect deploy --all` against a real Prefect server registers both deployments as designed."""
+"""prefect.yaml's deployments: a snapshot of their topology, and their registration by bootstrap
+against a real Prefect server (pools first, then every deployment, job deployments bound to the
+job limit)."""
 
 from __future__ import annotations
 
+import json
+import os
+from typing import Any
+
 import pytest
+import yaml
 
-from tests.support.tools import prefect_cli
+from infra.jobs.models import JobLimits, JobRequest
+from infra.prefect.bootstrap import JOB_CONCURRENCY_LIMIT, WORK_POOLS, bootstrap
+from infra.prefect.deploy import JOB_FLOWS
+from tests.support.jobs import submit
+from tests.support.tools import ROOT
 
-pytestmark = pytest.mark.prefect
+SNAPSHOT = ROOT / "tests" / "snapshots" / "deployments.json"
 
 
-def test_prefect_deploy_all_registers_both_deployments(prefect_server: str):
-    for pool, kind in (("reelflow-process", "process"), ("reelflow-docker", "docker")):
-        created = prefect_cli(
-            "work-pool", "create", pool, "--type", kind, "--overwrite", api_url=prefect_server
-        )
-        assert created.returncode == 0, created.stdout + created.stderr
-    deployed = prefect_cli("--no-prompt", "deploy", "--all", api_url=prefect_server)
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+def _topology() -> dict[str, Any]:
+    """What must not change by accident: names, entrypoints, pools, schedules, variables."""
+    out = {}
+    for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]:
+        pool = d["work_pool"]
+        variables = pool.get("job_variables") or {}
+        out[d["name"]] = {
+            "entrypoint": d["entrypoint"],
+            "work_pool": pool["name"],
+            "tags": sorted(d.get("tags", [])),
+            "parameters": d.get("parameters", {}),
+            "schedules": d.get("schedules", []),
+            "job_variables": sorted(variables),
+            "env": sorted(variables.get("env", {})),
+            "pull": d.get("pull", []),
+        }
+    return out
 
+
+def test_deployment_topology_matches_the_snapshot():
+    """Set REELFLOW_UPDATE_SNAPSHOTS=1 to accept an intended change (then review the diff)."""
+    topology = _topology()
+    if os.environ.get("REELFLOW_UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.write_text(json.dumps(topology, indent=2, sort_keys=True) + "\n")
+    assert topology == json.loads(SNAPSHOT.read_text())
+    for name, deployment in topology.items():
+        assert deployment["work_pool"] in WORK_POOLS, name
+
+
+@pytest.mark.prefect
+def test_bootstrap_registers_every_deployment_after_its_pool(prefect_server: str, settings):
     from prefect.client.orchestration import get_client
 
+    report = bootstrap(settings, project_dir=ROOT)
+    topology = _topology()
     with get_client(sync_client=True) as client:
-        process = client.read_deployment_by_name("video-job/video-job-process")
-        docker = client.read_deployment_by_name("video-job/video-job-docker")
-
-    assert process.work_pool_name == "reelflow-process"
-    assert docker.work_pool_name == "reelflow-docker"
-    for deployment in (process, docker):
-        assert deployment.entrypoint == "flows/document_job.py:document_job"
-        schema = deployment.parameter_openapi_schema
-        assert schema["required"] == ["request"]
-        job_request = schema["definitions"]["JobRequest"]
-        assert {"source", "kind", "preset", "voice", "language", "limits"} <= set(
-            job_request["properties"]
-        )
-        assert job_request["required"] == ["source"]
-        assert "JobLimits" in schema["definitions"]
-    for deployment in (process, docker):  # heartbeats every 30 s: the crash automation relies on it
-        assert deployment.job_variables["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30"
-    variables = docker.job_variables
-    assert variables["image"] == "reelflow-worker:latest"
-    assert variables["image_pull_policy"] == "Never"
-    assert variables["network_mode"] == "host"
-    assert variables["mem_limit"] == variables["memswap_limit"]
-    with get_client(sync_client=True) as client:
-        schedules = {
-            name: client.read_deployment_by_name(f"{flow}/{name}").schedules
-            for flow, name in (
-                ("reelflow-reaper", "reaper"),
-                ("reelflow-sweeper", "sweeper"),
-                ("reelflow-retention", "retention"),
-                ("reelflow-ledger-maintenance", "ledger-maintenance"),
+        found = {}
+        for name in topology:
+            entry = topology[name]["entrypoint"].split(":")[1]
+            flow_name = {"document_job": "video-job"}.get(
+                entry, "reelflow-" + entry.replace("_", "-")
             )
-        }
-    assert all(len(found) == 1 and found[0].active for found in schedules.values())
-    assert docker.pull_steps == [
+            found[name] = client.read_deployment_by_name(f"{flow_name}/{name}")
+        limit = client.read_global_concurrency_limit_by_name(JOB_CONCURRENCY_LIMIT)
+        raw = {name: client._client.get(f"/deployments/{d.id}").json() for name, d in found.items()}
+    for name, deployment in found.items():
+        assert deployment.work_pool_name == topology[name]["work_pool"]
+        assert deployment.entrypoint == topology[name]["entrypoint"]
+        bound = (raw[name].get("global_concurrency_limit") or {}).get("id")
+        is_job = deployment.entrypoint.startswith("flows/document_job.py")
+        assert (bound == str(limit.id)) == is_job, name  # only job deployments take a job slot
+        if topology[name]["schedules"]:
+            assert all(s.active for s in deployment.schedules), name
+    assert {f"video-job/{n}" for n in ("video-job-process", "video-job-docker")} <= set(
+        report["limited_deployments"]
+    )
+    assert "video-job" in JOB_FLOWS
+    for name in ("video-job-process", "video-job-docker"):
+        schema = found[name].parameter_openapi_schema
+        assert schema["required"] == ["request"]
+        request = schema["definitions"]["JobRequest"]
+        assert {"source", "kind", "preset", "voice", "language", "limits"} <= set(
+            request["properties"]
+        )
+        assert request["required"] == ["source"]
+        preset = request["properties"]["preset"]
+        choices = [option.get("enum") for option in preset.get("anyOf", [preset])]
+        assert ["hd", "sd", "tiny"] in choices  # the UI's form shows a select
+        env = found[name].job_variables["env"]
+        assert env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30"  # the crash automation expects it
+    docker = found["video-job-docker"].job_variables
+    assert docker["mem_limit"] == docker["memswap_limit"]
+    assert found["video-job-docker"].pull_steps == [
         {"prefect.deployments.steps.set_working_directory": {"directory": "/opt/reelflow"}}
     ]
 
 
+@pytest.mark.prefect
 def test_submit_maps_job_limits_to_docker_job_variables(prefect_server: str, settings):
     """The kernel-enforced path: a job's limits reach the container's job variables."""
     from prefect.client.orchestration import get_client
 
-    from infra.jobs.models import JobLimits, JobRequest
-    from infra.prefect.client import submit_job
-
-    for pool, kind in (("reelflow-process", "process"), ("reelflow-docker", "docker")):
-        prefect_cli(
-            "work-pool", "create", pool, "--type", kind, "--overwrite", api_url=prefect_server
-        )
-    deployed = prefect_cli("--no-prompt", "deploy", "--all", api_url=prefect_server)
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-
+    bootstrap(settings, project_dir=ROOT)
     request = JobRequest(
         source="/data/in.pdf", limits=JobLimits(max_memory_mb=64, max_cpu_percent=50)
     )
-    docker_run = submit_job(request, "video-job/video-job-docker", settings)
-    process_run = submit_job(request, "video-job/video-job-process", settings)
+    docker_run = submit(request, "video-job/video-job-docker", check=False)
+    process_run = submit(
+        request.model_copy(update={"job_id": "other"}), "video-job/video-job-process", check=False
+    )
     with get_client(sync_client=True) as client:
         docker = client.read_flow_run(docker_run)
         process = client.read_flow_run(process_run)
     assert docker.job_variables["mem_limit"] == "64m"
     assert docker.job_variables["memswap_limit"] == "64m"
-    assert docker.job_variables["container_create_kwargs"] == {"nano_cpus": 500_000_000}
+    assert docker.job_variables["nano_cpus"] == 500_000_000
     assert docker.parameters["request"]["limits"]["max_memory_mb"] == 64
-    assert "mem_limit" not in process.job_variables  # the watchdog enforces limits there
+    assert not process.job_variables  # the watchdog enforces limits there

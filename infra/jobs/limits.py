@@ -62,17 +62,16 @@ def check_free_space(work_root: Path, preset: str, settings: Settings) -> int:
 
 
 def docker_job_variables(limits: Limits) -> dict[str, Any]:
-    """Job variables for a prefect-docker work pool that make the kernel enforce ``limits``.
+    """Job variables for the locked Docker pool template that make the kernel enforce ``limits``.
 
     Memory: ``mem_limit`` and an equal ``memswap_limit`` (no swap beyond the limit); in a
     container the cap covers the whole job, Python included. CPU: ``nano_cpus`` (1e9 = one core).
+    These are the only per-run knobs the template accepts (infra/prefect/docker_template.py).
     """
     variables: dict[str, Any] = {}
     if limits.max_memory_mb is not None:
         variables["mem_limit"] = f"{limits.max_memory_mb}m"
         variables["memswap_limit"] = f"{limits.max_memory_mb}m"
     if limits.max_cpu_percent is not None:
-        variables["container_create_kwargs"] = {
-            "nano_cpus": int(limits.max_cpu_percent / 100 * 1_000_000_000)
-        }
+        variables["nano_cpus"] = int(limits.max_cpu_percent / 100 * 1_000_000_000)
     return variables

@@ -1,9 +1,14 @@
 """One-time, repeatable set-up of the Prefect objects and the bucket reelflow runs on.
 
 Why: the work pools, the job concurrency limit and two safety-net automations must exist before
-workers start. Contract of :func:`bootstrap`: it creates what is missing and never updates or
-duplicates what exists, so it can run at every deploy; it returns ``{"created": [...],
-"existing": [...]}``. A pool of the wrong type or an uninstalled worker type raises ConfigError.
+workers start, and deployments can only be registered once their pools exist. Contract of
+:func:`bootstrap`: it creates what is missing and never duplicates what exists, so it can run at
+every deploy; it returns ``{"created": [...], "existing": [...], "updated": [...], ...}``. Two
+things are always brought to what the settings say, because they are security and capacity
+controls: the Docker pool's locked base job template (``infra/prefect/docker_template.py``) and
+the job limit's size. With ``project_dir`` it then registers prefect.yaml's deployments and binds
+every job deployment to the job limit (``infra/prefect/deploy.py``). A pool of the wrong type or
+an uninstalled worker type raises ConfigError.
 
 Pitfalls (Prefect 3.8.8):
 
@@ -19,16 +24,18 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from infra.errors import ConfigError
+from infra.prefect.deploy import attach_job_limit, deploy_all
+from infra.prefect.docker_template import docker_base_job_template
 from infra.settings import Settings
 from infra.store.artifacts import S3Store
 
 __all__ = [
     "HEARTBEAT_AUTOMATION",
     "JOB_CONCURRENCY_LIMIT",
-    "JOB_LIMIT",
     "PENDING_AUTOMATION",
     "WORK_POOLS",
     "bootstrap",
@@ -37,9 +44,14 @@ __all__ = [
 
 log = logging.getLogger("reelflow.bootstrap")
 
-WORK_POOLS = {"reelflow-process": "process", "reelflow-docker": "docker"}
+# Job pools, and a pool of its own for the scheduled maintenance flows (reaper, sweeper,
+# retention), so the worker that serves them never takes a job.
+WORK_POOLS = {
+    "reelflow-process": "process",
+    "reelflow-docker": "docker",
+    "reelflow-maintenance": "process",
+}
 JOB_CONCURRENCY_LIMIT = "reelflow-jobs"
-JOB_LIMIT = 4
 HEARTBEAT_AUTOMATION = "reelflow: crash flow runs whose heartbeats stopped"
 PENDING_AUTOMATION = "reelflow: fail flow runs stuck in Pending"
 
@@ -108,45 +120,65 @@ def _automations(heartbeat_s: int, pending_timeout_s: int) -> list[Any]:
     ]
 
 
-def _ensure_pool(client: Any, name: str, kind: str) -> bool:
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+def _template(kind: str, settings: Settings) -> dict[str, Any]:
     from prefect.workers.base import BaseWorker
 
+    if kind == "docker":
+        return docker_base_job_template(settings)
+    worker = BaseWorker.get_worker_class_from_type(kind)
+    if worker is None:
+        raise ConfigError(f"no Prefect worker of type {kind} is installed")
+    # The template `prefect work-pool create --type KIND` uses, minus its network fallback.
+    return dict(worker.get_default_base_job_template())
+
+
+def _ensure_pool(client: Any, name: str, kind: str, settings: Settings) -> str:
+    """'created', 'existing', or 'updated' (the Docker pool's template was not the locked one)."""
+    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    template = _template(kind, settings)
     try:
         pool = client.read_work_pool(name)
     except ObjectNotFound:
-        # The template `prefect work-pool create --type KIND` uses, minus its network fallback.
-        worker = BaseWorker.get_worker_class_from_type(kind)
-        if worker is None:
-            raise ConfigError(f"no Prefect worker of type {kind} is installed") from None
-        template = worker.get_default_base_job_template()
         try:
             client.create_work_pool(
                 WorkPoolCreate(name=name, type=kind, base_job_template=template)
             )
         except ObjectAlreadyExists:
-            return False
-        return True
+            return "existing"
+        return "created"
     if pool.type != kind:
         raise ConfigError(f"work pool {name} exists with type {pool.type}, expected {kind}")
-    return False
+    if kind == "docker" and pool.base_job_template != template:
+        client.update_work_pool(name, WorkPoolUpdate(base_job_template=template))
+        return "updated"
+    return "existing"
 
 
-def _ensure_limit(client: Any) -> bool:
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+def _ensure_limit(client: Any, size: int) -> str:
+    from prefect.client.schemas.actions import (
+        GlobalConcurrencyLimitCreate,
+        GlobalConcurrencyLimitUpdate,
+    )
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     try:
-        client.read_global_concurrency_limit_by_name(JOB_CONCURRENCY_LIMIT)
-        return False
+        found = client.read_global_concurrency_limit_by_name(JOB_CONCURRENCY_LIMIT)
     except ObjectNotFound:
-        limit = GlobalConcurrencyLimitCreate(name=JOB_CONCURRENCY_LIMIT, limit=JOB_LIMIT)
-    try:
-        client.create_global_concurrency_limit(limit)
-    except ObjectAlreadyExists:
-        return False
-    return True
+        try:
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=JOB_CONCURRENCY_LIMIT, limit=size)
+            )
+        except ObjectAlreadyExists:
+            return "existing"
+        return "created"
+    if found.limit != size:
+        client.update_global_concurrency_limit(
+            JOB_CONCURRENCY_LIMIT, GlobalConcurrencyLimitUpdate(limit=size)
+        )
+        return "updated"
+    return "existing"
 
 
 def _ensure_automation(client: Any, automation: Any) -> bool:
@@ -164,9 +196,14 @@ def _ensure_bucket(settings: Settings) -> bool:
 
 
 def bootstrap(
-    settings: Settings, *, heartbeat_s: int = 30, pending_timeout_s: int = 900
+    settings: Settings,
+    *,
+    heartbeat_s: int = 30,
+    pending_timeout_s: int = 900,
+    project_dir: Path | None = None,
 ) -> dict[str, list[str]]:
-    """Create the pools, the job limit, both automations and the S3 bucket when missing.
+    """Create the pools, the job limit, both automations and the S3 bucket when missing; lock
+    the Docker pool's template; with ``project_dir``, deploy and bind the job limit.
 
     Talks to the Prefect API of the current Prefect settings (``PREFECT_API_URL``).
     """
@@ -178,18 +215,24 @@ def bootstrap(
     here = get_current_settings().flows.heartbeat_frequency
     if here != heartbeat_s:
         log.warning("heartbeat_s=%s but PREFECT_FLOWS_HEARTBEAT_FREQUENCY=%s", heartbeat_s, here)
-    report: dict[str, list[str]] = {"created": [], "existing": []}
+    report: dict[str, list[str]] = {"created": [], "existing": [], "updated": []}
 
-    def note(name: str, created: bool) -> None:
-        report["created" if created else "existing"].append(name)
-        log.info("%s %s", "created" if created else "found", name)
+    def note(name: str, outcome: str | bool) -> None:
+        if isinstance(outcome, bool):
+            outcome = "created" if outcome else "existing"
+        report[outcome].append(name)
+        log.info("%s %s", outcome, name)
 
     with get_client(sync_client=True) as client:
         for name, kind in WORK_POOLS.items():
-            note(name, _ensure_pool(client, name, kind))
-        note(JOB_CONCURRENCY_LIMIT, _ensure_limit(client))
+            note(name, _ensure_pool(client, name, kind, settings))
+        note(JOB_CONCURRENCY_LIMIT, _ensure_limit(client, settings.prefect.job_concurrency))
         for automation in _automations(heartbeat_s, pending_timeout_s):
             note(automation.name, _ensure_automation(client, automation))
     if settings.storage.backend == "s3":
         note(f"bucket:{settings.storage.bucket}", _ensure_bucket(settings))
+    if project_dir is not None:
+        deploy_all(project_dir)
+        with get_client(sync_client=True) as client:
+            report["limited_deployments"] = attach_job_limit(client, JOB_CONCURRENCY_LIMIT)
     return report

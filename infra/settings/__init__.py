@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from infra.errors import ConfigError
+from infra.settings.docker import DockerSettings
 from infra.settings.input import InputSettings
 from infra.settings.ledger import LedgerSettings
 from infra.settings.limits import LimitSettings
@@ -32,6 +33,7 @@ from infra.settings.stages import StageSettings
 from infra.settings.storage import StorageSettings
 
 __all__ = [
+    "DockerSettings",
     "InputSettings",
     "LedgerSettings",
     "LimitSettings",
@@ -76,6 +78,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     net: NetSettings = NetSettings()
     prefect: PrefectSettings = PrefectSettings()
+    docker: DockerSettings = DockerSettings()
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:

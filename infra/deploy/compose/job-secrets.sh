@@ -27,7 +27,7 @@ write() {  # write NAME VALUE: atomically, so a job never reads half a file
 }
 write s3_access_key "$REELFLOW_STORAGE__S3_ACCESS_KEY"
 write s3_secret_key "$REELFLOW_STORAGE__S3_SECRET_KEY"
-write ledger_url "postgresql+psycopg2://reelflow:${REELFLOW_DB_PASSWORD}@127.0.0.1:5432/reelflow"
+write ledger_url "postgresql+psycopg2://reelflow:${REELFLOW_DB_PASSWORD}@${LEDGER_HOST:-127.0.0.1:5432}/reelflow"
 chgrp "$JOB_GID" "$DIR"
 chmod 0750 "$DIR"
 echo "job-secrets: wrote $(ls "$DIR" | wc -l) files to $DIR"

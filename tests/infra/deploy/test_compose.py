@@ -29,7 +29,7 @@ COMPOSE_DIR = ROOT / "infra" / "deploy" / "compose"
 ENV_EXAMPLE = COMPOSE_DIR / "env.example"
 LOOPBACK = "127.0.0.1"
 API_URL = "http://127.0.0.1:4200/api"
-SECRET_KEY = re.compile(r"PASSWORD|SECRET|ACCESS_KEY|ROOT_USER|CONNECTION_URL")
+SECRET_KEY = re.compile(r"PASSWORD|SECRET(?!S_DIR)|ACCESS_KEY|ROOT_USER|CONNECTION_URL|AUTH_STRING")
 SERVICES = {
     "postgres",
     "prefect-server",
@@ -38,6 +38,7 @@ SERVICES = {
     "job-secrets",
     "bootstrap",
     "worker",
+    "maintenance",
 }
 
 
@@ -172,7 +173,7 @@ def test_env_example_lists_every_variable() -> None:
 
 def test_services_and_volumes(rendered: dict[str, Any]) -> None:
     assert set(rendered["services"]) == SERVICES
-    assert {"postgres-data", "minio-data"} <= set(rendered["volumes"])
+    assert {"postgres-data", "minio-data", "prefect-home"} <= set(rendered["volumes"])
     services = rendered["services"]
     assert mounts(services["postgres"])["/var/lib/postgresql/data"] == "postgres-data"
     assert mounts(services["minio"])["/data"] == "minio-data"
@@ -256,27 +257,44 @@ def test_bootstrap(rendered: dict[str, Any]) -> None:
     assert env["REELFLOW_STORAGE__BACKEND"] == "s3"
 
 
-def test_addresses_match_the_docker_deployment(rendered: dict[str, Any]) -> None:
-    """Job containers (host network, prefect.yaml) reach what compose publishes on loopback."""
+def _deployments() -> dict[str, dict[str, Any]]:
+    return {
+        d["name"]: d for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+    }
+
+
+def test_job_containers_get_the_locked_template_on_the_jobs_network(
+    rendered: dict[str, Any],
+) -> None:
+    """Job containers join only the internal jobs network, reach the three services they need
+    by name there, mount only their secrets, and a deployment may set only the locked variables
+    (issue 9, #9)."""
+    from infra.prefect.docker_template import LOCKED_VARIABLES, docker_base_job_template
+    from infra.settings import Settings
+
     services = rendered["services"]
-    deployment = next(
-        d
-        for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
-        if d["name"] == "video-job-docker"
-    )
-    job = deployment["work_pool"]["job_variables"]
-    assert deployment["work_pool"]["name"] == "reelflow-docker"
-    assert job["network_mode"] == "host"
-    assert job["image"] == services["worker"]["image"]
-    job_env = job["env"]
     env = environment(services["bootstrap"])
-    for key in ("S3_ENDPOINT", "BUCKET"):
-        assert env[f"REELFLOW_STORAGE__{key}"] == job_env[f"REELFLOW_STORAGE__{key}"], key
-    s3_host, _, s3_port = job_env["REELFLOW_STORAGE__S3_ENDPOINT"].partition(":")
-    assert (s3_host, s3_port) in ports(services["minio"])
-    # Secrets: files on the worker host, written by job-secrets, mounted into every job.
+    docker_env = {k: v for k, v in env.items() if k.startswith("REELFLOW_DOCKER__")}
+    settings = Settings(
+        docker={k.removeprefix("REELFLOW_DOCKER__").lower(): v for k, v in docker_env.items()}
+    )
+    template = docker_base_job_template(settings)["job_configuration"]
+    assert template["network_mode"] is None and template["networks"] == ["reelflow-jobs"]
+    assert template["privileged"] is False and template["image"] == services["worker"]["image"]
+    network = rendered["networks"]["jobs"]
+    assert network["name"] == "reelflow-jobs" and network["internal"] is True
+    on_jobs = {name for name, svc in services.items() if "jobs" in (svc.get("networks") or {})}
+    assert on_jobs == {"postgres", "minio", "prefect-server"}
+    api = urlsplit(template["env"]["PREFECT_API_URL"])
+    assert (api.hostname, api.port) == ("prefect-server", 4200)
+    assert template["env"]["REELFLOW_STORAGE__S3_ENDPOINT"] == "minio:9000"
+    assert environment(services["job-secrets"])["LEDGER_HOST"] == "postgres:5432"
     host_dir = mounts(services["job-secrets"])["/secrets"]
-    assert f"{host_dir}:/run/secrets/reelflow:ro" in job["volumes"]
+    assert template["volumes"] == [f"{host_dir}:/run/secrets/reelflow:ro"]
+    job = _deployments()["video-job-docker"]["work_pool"]["job_variables"]
+    assert set(job) <= set(LOCKED_VARIABLES)  # anything else: 422 from Prefect's API
+    job_env = job["env"]
+    assert env["REELFLOW_STORAGE__BUCKET"] == job_env["REELFLOW_STORAGE__BUCKET"]
     assert {k for k in job_env if "SECRET" in k or "LEDGER" in k or "ACCESS" in k} == {
         "REELFLOW_STORAGE__S3_ACCESS_KEY_FILE",
         "REELFLOW_STORAGE__S3_SECRET_KEY_FILE",
@@ -287,8 +305,44 @@ def test_addresses_match_the_docker_deployment(rendered: dict[str, Any]) -> None
     ledger = urlsplit(env["REELFLOW_LEDGER__URL"])
     assert (ledger.hostname, str(ledger.port)) in ports(services["postgres"])
     assert "job-secrets" in services["worker"]["depends_on"]
-    api = urlsplit(API_URL)
-    assert (api.hostname, str(api.port)) in ports(services["prefect-server"])
+
+
+def test_every_deployment_has_a_pool_and_a_worker(rendered: dict[str, Any]) -> None:
+    """Bootstrap creates every pool prefect.yaml names (deploying after them), and the stack runs
+    a worker for the Docker jobs and one for the scheduled maintenance flows (issue 9, #8)."""
+    from infra.prefect.bootstrap import WORK_POOLS
+
+    services = rendered["services"]
+    served = {}
+    for name in ("worker", "maintenance"):
+        words = command(services[name]).split()
+        served[words[words.index("--pool") + 1]] = name
+    for name, deployment in _deployments().items():
+        assert deployment["work_pool"]["name"] in WORK_POOLS, name
+    maintenance = [d for d in _deployments().values() if "maintenance" in d.get("tags", [])]
+    assert {d["name"] for d in maintenance} == {
+        "reaper",
+        "sweeper",
+        "retention",
+        "ledger-maintenance",
+    }
+    for deployment in maintenance:
+        assert served[deployment["work_pool"]["name"]] == "maintenance"
+        assert deployment["schedules"], deployment["name"]
+    assert served[_deployments()["video-job-docker"]["work_pool"]["name"]] == "worker"
+    assert "--project" in command(services["bootstrap"])  # it deploys after the pools exist
+    assert condition(services["maintenance"], "bootstrap") == "service_completed_successfully"
+
+
+def test_the_prefect_api_requires_its_credential(rendered: dict[str, Any]) -> None:
+    services = rendered["services"]
+    credential = environment(services["prefect-server"])["PREFECT_SERVER_API_AUTH_STRING"]
+    assert credential == sentinel_env()["PREFECT_AUTH_STRING"]
+    for name in ("bootstrap", "worker", "maintenance"):
+        assert environment(services[name])["PREFECT_API_AUTH_STRING"] == credential, name
+    server_env = environment(services["prefect-server"])
+    assert server_env["PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE"].endswith(".filesystem")
+    assert mounts(services["prefect-server"])[server_env["PREFECT_HOME"]] == "prefect-home"
 
 
 def test_nothing_published_beyond_loopback(rendered: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from infra.prefect.bootstrap import (
     bootstrap,
     crash_window,
 )
+from infra.prefect.docker_template import docker_base_job_template
 from infra.settings import Settings
 from infra.store.artifacts import S3Store, open_store
 
@@ -43,21 +44,20 @@ def test_bootstrap_creates_everything_once(clean_automations: None, s3_settings:
     everything = {*WORK_POOLS, JOB_CONCURRENCY_LIMIT, *AUTOMATIONS, bucket}
     # Pools may already exist: other tests on this server create them with the CLI.
     assert {*AUTOMATIONS, bucket} <= set(first["created"])
-    assert set(first["created"]) | set(first["existing"]) == everything
-    assert second == {"created": [], "existing": second["existing"]}
+    assert set(first["created"]) | set(first["existing"]) | set(first["updated"]) == everything
+    assert second == {"created": [], "existing": second["existing"], "updated": []}
     assert set(second["existing"]) == everything
-    assert third["created"] == []
+    assert third["created"] == [] and third["updated"] == []
 
     with get_client(sync_client=True) as client:
         for name, kind in WORK_POOLS.items():
             pool = client.read_work_pool(name)
             assert pool.type == kind
-            assert pool.base_job_template["job_configuration"]["command"]
-        assert (
-            "image"
-            in client.read_work_pool("reelflow-docker").base_job_template["variables"]["properties"]
-        )
-        assert client.read_global_concurrency_limit_by_name(JOB_CONCURRENCY_LIMIT).limit >= 1
+        docker = client.read_work_pool("reelflow-docker").base_job_template
+        assert docker == docker_base_job_template(s3_settings)  # the locked template
+        assert docker["job_configuration"]["privileged"] is False
+        limit = client.read_global_concurrency_limit_by_name(JOB_CONCURRENCY_LIMIT)
+        assert limit.limit == s3_settings.prefect.job_concurrency
         found = {name: client.read_automations_by_name(name) for name in AUTOMATIONS}
 
     assert {name: len(automations) for name, automations in found.items()} == {
@@ -160,3 +160,25 @@ def test_automations_crash_silent_and_stuck_runs_only(clean_automations: None, s
     ), summary
     assert summary["healthy"] is not None and summary["healthy"][0] == "RUNNING", summary
     assert summary["finished"] is not None and summary["finished"][0] == "COMPLETED", summary
+
+
+def test_bootstrap_locks_a_docker_pool_made_with_the_default_template(settings: Settings):
+    """A pool created by hand (`prefect work-pool create --type docker`) gets the locked template,
+    and a changed job limit is applied: both are security and capacity controls."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolUpdate
+    from prefect_docker.worker import DockerWorker
+
+    with get_client(sync_client=True) as client:
+        bootstrap(settings)
+        client.update_work_pool(
+            "reelflow-docker",
+            WorkPoolUpdate(base_job_template=DockerWorker.get_default_base_job_template()),
+        )
+    settings.prefect.job_concurrency = 3
+    report = bootstrap(settings)
+    assert set(report["updated"]) == {"reelflow-docker", JOB_CONCURRENCY_LIMIT}
+    with get_client(sync_client=True) as client:
+        locked = client.read_work_pool("reelflow-docker").base_job_template
+        assert locked == docker_base_job_template(settings)
+        assert client.read_global_concurrency_limit_by_name(JOB_CONCURRENCY_LIMIT).limit == 3
