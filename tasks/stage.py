@@ -15,6 +15,7 @@ nothing here reads a process-wide cache.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import threading
 import time
@@ -26,7 +27,7 @@ from uuid import UUID
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.tasks import Task, exponential_backoff
 
-from infra.errors import InternalError, ReelflowError, UserCanceled
+from infra.errors import InternalError, ReelflowError, ResourceLimitExceeded, UserCanceled
 from infra.jobs.limits import effective_limits
 from infra.jobs.models import JobKind, JobRequest
 from infra.jobs.stages import (
@@ -192,6 +193,16 @@ def job_scope(
         except ReelflowError as exc:
             record_failure(ctx, exc)
             raise
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                record_failure(ctx, InternalError(f"{type(exc).__name__}: {exc}"))
+                raise
+            full = ResourceLimitExceeded(
+                f"the work disk is full ({exc.strerror}); free space on the work root "
+                f"{ctx.settings.work_dir_root} (REELFLOW_WORK_ROOT) and run the job again"
+            )
+            record_failure(ctx, full)
+            raise full from exc
         except Exception as exc:  # a bug: recorded as internal_error, then Prefect shows it
             record_failure(ctx, InternalError(f"{type(exc).__name__}: {exc}"))
             raise

@@ -361,3 +361,17 @@ def test_oom_killed_process_is_resource_limit_exceeded(monkeypatch: pytest.Monke
     monkeypatch.setattr(runner, "oom_kills", lambda: 4)
     with pytest.raises(FFmpegFailed, match="code -9"):
         run_process(suicide, deadlines=Deadlines(10), error=FFmpegFailed)
+
+
+def test_a_process_that_fills_the_disk_is_resource_limit_exceeded(tmp_path: Path):
+    """An ffmpeg (here dd) that hits ENOSPC is the job's disk, not an ffmpeg bug (issue 9, #11)."""
+    from infra.errors import ResourceLimitExceeded
+    from tests.support.full_disk import tiny_tmpfs
+
+    with tiny_tmpfs(tmp_path / "full") as full:
+        with pytest.raises(ResourceLimitExceeded, match="ran out of disk space") as err:
+            run_process(
+                ["dd", "if=/dev/zero", f"of={full / 'f'}", "bs=1M", "count=4"],
+                deadlines=Deadlines(30),
+            )
+    assert "No space left on device" in (err.value.detail or "")
