@@ -17,9 +17,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
@@ -27,7 +28,13 @@ from uuid import UUID
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.tasks import Task, exponential_backoff
 
-from infra.errors import InternalError, ReelflowError, ResourceLimitExceeded, UserCanceled
+from infra.errors import (
+    InternalError,
+    LedgerUnavailable,
+    ReelflowError,
+    ResourceLimitExceeded,
+    UserCanceled,
+)
 from infra.jobs.limits import effective_limits
 from infra.jobs.models import JobKind, JobRequest
 from infra.jobs.stages import (
@@ -258,6 +265,22 @@ def stage_timeout(ctx: JobContext, stage: Stage) -> ReelflowError:
     )
 
 
+def _with_stage_retries(ctx: JobContext, write: Callable[[], object]) -> None:
+    """A ledger write outside a task, retried like a stage: a database that fails over for a
+    moment (``ledger_unavailable``) must not fail the job."""
+    cfg = ctx.settings.stages
+    for attempt in range(cfg.retries + 1):
+        try:
+            write()
+            return
+        except LedgerUnavailable:
+            if attempt == cfg.retries:
+                raise
+            delay = cfg.retry_backoff_s * 2**attempt * (1 + cfg.retry_jitter * random.random())
+            log.warning("ledger unavailable; retry %d in %.1f s", attempt + 1, delay)
+            time.sleep(delay)
+
+
 def run_stage(
     ctx: JobContext, stage: Stage, stage_task: Task[P, R], *args: P.args, **kwargs: P.kwargs
 ) -> R:
@@ -277,7 +300,7 @@ def run_stage(
     )
     if stage != Stage.CLEANUP:
         ctx.guard.check()
-        ctx.ledger.mark_running(ctx.job_id, stage.value)
+        _with_stage_retries(ctx, lambda: ctx.ledger.mark_running(ctx.job_id, stage.value))
     log.info("stage %s started", stage.value)
     started = time.monotonic()
     try:

@@ -112,3 +112,11 @@ def test_an_unbroken_2000_character_heading_is_laid_out_quickly_and_capped():
     assert "".join(layout.title_lines).endswith("…")
     assert sum(len(line) for line in layout.title_lines) <= 160
     assert calls < 5_000  # the character-by-character scan made ~2 million
+
+
+def test_cue_text_is_escaped():
+    """Attack (issue 9, #12): narration with "-->" or "<" broke the captions file."""
+    vtt = build_vtt(["Use a --> b & <c> now."], [3.0])
+    cue = vtt.split("\n")[4]
+    assert cue == "Use a --&gt; b &amp; &lt;c&gt; now."
+    assert vtt.count("-->") == 1  # only the timing line
