@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -69,11 +70,13 @@ def prefect_api(settings: Settings) -> str:
     configured = os.environ.get("PREFECT_API_URL")
     if configured:
         return configured
-    from prefect.settings import get_current_settings
+    if "prefect" in sys.modules:  # already loaded: its settings context (a profile, a harness)
+        from prefect.settings import get_current_settings
 
-    url = get_current_settings().api.url
-    if url:
-        return str(url)
+        url = get_current_settings().api.url
+        if url:
+            return str(url)
+    # Prefect reads its settings when it is imported: the URL goes into the environment first.
     from infra.prefect.server import LocalServer
 
     cfg = settings.prefect
