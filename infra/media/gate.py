@@ -12,7 +12,8 @@ demux only), ``master_playlist`` (parses; the variants, CODECS claims, resolutio
 tracks are the expected ones), ``media_playlists`` (parse, end with ``#EXT-X-ENDLIST``, every
 segment exists and is not empty), ``duration`` (MP4 and each rendition within one segment of
 the plan), ``segment_alignment`` (video variants cut on the same frames), ``decode`` (each
-variant playlist decodes to the end without one error), ``frame_count`` (decoded frames within
+variant playlist decodes without one error, to the duration its playlist lists: a cut segment
+shows here), ``frame_count`` (decoded frames within
 the tolerance), ``audio_present`` (audio exactly where planned, in the MP4 and in HLS) and
 ``av_alignment`` (the MP4's audio starts within one frame of its video).
 
@@ -23,7 +24,6 @@ proved by its structure and a demux of every packet. Audio is decoded once (firs
 
 from __future__ import annotations
 
-import math
 import struct
 import time
 from pathlib import Path
@@ -57,6 +57,10 @@ __all__ = [
     "mp4_boxes",
     "run_gate",
 ]
+
+
+# Decoded audio may end up to two AAC frames (2 x 1024 samples) away from the listed duration.
+AUDIO_SLACK_S = 0.05
 
 
 class RenditionExpectation(BaseModel):
@@ -121,8 +125,8 @@ def document_expectations(
     preset: Preset, *, narration_s: float, fps: int, segment_s: int, frame_tolerance: int = 2
 ) -> GateExpectations:
     """What a document job (``tasks/render/document.py``) must publish: the video is cut to the
-    narration (``-t``), so its duration is the narration's and it has ceil(narration * fps)
-    frames."""
+    narration (``-t``), so its duration is the narration's; the ``fps`` filter ends on the frame
+    nearest to that cut, so it has round(narration * fps) frames."""
     return GateExpectations(
         duration_s=narration_s,
         segment_s=segment_s,
@@ -133,7 +137,7 @@ def document_expectations(
             for r in preset.renditions
         ],
         fps=float(fps),
-        frames=math.ceil(narration_s * fps - 1e-6),
+        frames=round(narration_s * fps),
         frame_tolerance=frame_tolerance,
         files=[THUMB, CAPTIONS_VTT],
     )
@@ -390,10 +394,24 @@ class _Gate:
                     f"{r.name} decodes with errors: {errors[0][:200]}",
                     detail=result.stderr_tail,
                 )
-            self.ok("decode")
             progress = result.last_progress
+            listed = sum(d for d, _ in self.playlists[r.name])
+            if e.video and e.fps:
+                frames = (progress.frame if progress else None) or 0
+                decoded, slack = frames / e.fps, 1.5 / e.fps
+            else:
+                decoded, slack = (progress.out_time_s if progress else None) or 0.0, AUDIO_SLACK_S
+            self.measured[f"decoded_s:{r.name}"] = round(decoded, 3)
+            if abs(decoded - listed) > slack:
+                raise _fail(
+                    "decode",
+                    f"{r.name} decodes to {decoded:.3f} s but its playlist lists {listed:.3f} s "
+                    "(a segment is cut short or damaged)",
+                    detail=result.stderr_tail,
+                )
+            self.ok("decode")
             if e.video and e.frames is not None:
-                self._frames(r.name, (progress.frame if progress else None) or 0)
+                self._frames(r.name, frames)
             if i == 0:
                 self._hls_audio(r)
 
