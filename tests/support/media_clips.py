@@ -126,10 +126,13 @@ def flash_beep(
     seconds: float = 2.0,
     flash_frame: int = 25,
     audio: bool = True,
+    moving: bool = False,
 ) -> Path:
-    """Black video with one white frame (``flash_frame``) and a 1 kHz beep starting exactly then."""
+    """Black (or, ``moving``, testsrc2) video with one white frame (``flash_frame``) and a 1 kHz
+    beep starting exactly then."""
+    base = f"testsrc2=size={size}:rate={rate}" if moving else f"color=c=black:s={size}:r={rate}"
     flash = (
-        f"color=c=black:s={size}:r={rate}:d={seconds},"
+        f"{base}:d={seconds},"
         f"drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='eq(n,{flash_frame})'"
     )
     argv = ["-f", "lavfi", "-i", flash]
@@ -174,15 +177,16 @@ def frame_pts(path: Path) -> list[float]:
     return [float(f["pts_time"]) for f in json.loads(out.stdout)["frames"]]
 
 
-def flash_times(path: Path, fps: float) -> list[float]:
-    """Start times of white frames (a CFR output: frame n starts at n / fps)."""
+def flash_times(path: Path, fps: float, threshold: float = 48) -> list[float]:
+    """Start times of frames brighter than ``threshold`` (mean luma; black is 16, a full white
+    frame 235, a pillar-boxed one about 85) in a CFR output: frame n starts at n / fps."""
     raw = subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0",
          "-vf", "scale=8:8,format=gray", "-f", "rawvideo", "-"],
         capture_output=True, check=True, timeout=60,
     ).stdout  # fmt: skip
     means = [sum(raw[i : i + 64]) / 64 for i in range(0, len(raw), 64)]
-    return [n / fps for n, mean in enumerate(means) if mean > 128]
+    return [n / fps for n, mean in enumerate(means) if mean > threshold]
 
 
 def beep_onsets(path: Path, min_gap_s: float = 0.3) -> list[float]:

@@ -1,0 +1,289 @@
+"""Chunked encodes: split a long source at segment starts, encode chunks anywhere, join by copy.
+
+A chunk is output frames [start, end) of the plan, for every rung, video only. Boundaries are
+the first frames of HLS segments (:meth:`MediaPlan.segment_start_frame`), where every encode
+forces a keyframe anyway, so chunk joins are segment boundaries and segments align across rungs.
+A chunk pass seeks to a second before its first frame (``-copyts -start_at_zero`` keeps the
+source's timestamps, so the frame grid is the single pass's), warms the deinterlacer and the
+``fps`` filter on that margin and keeps its frames by grid number (:mod:`infra.media.filters`).
+Hence: joined frame count == single-pass frame count, timestamps continue without gap or
+duplicate at every join. Audio is never chunked: it is encoded once for the whole file
+(:func:`infra.media.transcode.audio_track_argv`) so AAC priming never lands inside the video,
+and muxed at the join. A chunk in scratch is reused after a crash only if its sha256 and its
+frame count (ffprobe, demux only) match the record written when it was made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from infra.errors import FFmpegFailed, InputInvalid, OutputInvalid
+from infra.media.ffprobe import probe_json
+from infra.media.filters import CHUNK_MARGIN_S, rung_scalers, video_chain, x264_args
+from infra.media.plan import MediaPlan
+from infra.media.safety import INPUT_SAFETY
+from infra.media.transcode import progress_fraction
+from infra.process.runner import (
+    FFMPEG_BASE_ARGS,
+    Deadlines,
+    ProcessGuard,
+    atomic_outputs,
+    run_process,
+)
+from infra.store.artifacts import sha256_file
+
+__all__ = [
+    "ChunkRecord",
+    "ChunkSpec",
+    "chunk_argv",
+    "chunk_files",
+    "chunk_reusable",
+    "concat_list",
+    "encode_chunk",
+    "join_argv",
+    "join_chunks",
+    "record_chunk",
+    "split_chunks",
+]
+
+
+class ChunkSpec(BaseModel):
+    index: int
+    start: int  # first output frame (global), the first frame of a segment
+    end: int | None  # exclusive; None: to the end of the source
+
+    @property
+    def name(self) -> str:
+        return f"chunk_{self.index:04d}"
+
+    @property
+    def frames(self) -> int | None:
+        return None if self.end is None else self.end - self.start
+
+
+class ChunkRecord(BaseModel):
+    """What was verified about one chunk file when it was made (kept beside it in scratch)."""
+
+    chunk: int
+    rung: str
+    file: str
+    sha256: str
+    frames: int
+    bytes: int
+
+
+def split_chunks(plan: MediaPlan, *, chunk_s: float) -> list[ChunkSpec]:
+    """Chunks of about ``chunk_s`` (whole segments) covering the plan; the last is open-ended
+    and never shorter than half a chunk (a short tail joins the previous chunk)."""
+    if plan.kind != "video" or len(plan.sources) != 1:
+        raise InputInvalid("only a single-source video plan can be encoded in chunks")
+    per_chunk = max(1, round(chunk_s / plan.segment_s))
+    starts = [0]
+    while True:
+        following = plan.segment_start_frame((len(starts)) * per_chunk)
+        remaining = plan.frames - following
+        if remaining * 2 < plan.segment_start_frame(per_chunk):
+            break
+        starts.append(following)
+    ends: list[int | None] = [*starts[1:], None]
+    return [
+        ChunkSpec(index=i, start=s, end=e)
+        for i, (s, e) in enumerate(zip(starts, ends, strict=True))
+    ]
+
+
+def chunk_files(plan: MediaPlan, chunk: ChunkSpec, folder: Path) -> list[Path]:
+    """One file per rung; names are portable (the concat demuxer's ``-safe 1`` rule)."""
+    return [folder / f"{chunk.name}_{rung.name}.mp4" for rung in plan.rungs]
+
+
+def chunk_argv(
+    ffmpeg: str,
+    source: Path,
+    plan: MediaPlan,
+    chunk: ChunkSpec,
+    outputs: Sequence[Path],
+    *,
+    threads: int = 0,
+) -> list[str]:
+    """Every rung of the plan for the chunk's frames, video only."""
+    src = plan.sources[0]
+    assert src.video_index is not None
+    fps = plan.fps_value
+    argv = [ffmpeg, *FFMPEG_BASE_ARGS, "-loglevel", "error", "-y", "-copyts", "-start_at_zero"]
+    if chunk.start:
+        margin = round(CHUNK_MARGIN_S * fps)
+        seek_frame = max(src.origin_frame, src.origin_frame + chunk.start - margin)
+        argv += ["-ss", f"{float((seek_frame - 0.5) / fps):.6f}"]
+    chain = video_chain(src, plan, start=chunk.start, end=chunk.end)
+    graph = [f"[0:{src.video_index}]{chain}[vin]", *rung_scalers("vin", plan.rungs)]
+    argv += [*INPUT_SAFETY, "-i", str(source), "-filter_complex", ";".join(graph)]
+    for i, (rung, out) in enumerate(zip(plan.rungs, outputs, strict=True)):
+        argv += [
+            "-map",
+            f"[v{i}]",
+            *x264_args(plan, rung, first_frame=chunk.start, threads=threads),
+            "-map_metadata",
+            "-1",
+            "-f",
+            "mp4",
+            str(out),
+        ]
+    return argv
+
+
+def concat_list(files: Sequence[Path]) -> str:
+    """An ffconcat list of chunk files (names relative to the list, portable characters)."""
+    return "ffconcat version 1.0\n" + "".join(f"file '{f.name}'\n" for f in files)
+
+
+def join_argv(
+    ffmpeg: str, lists: Sequence[Path], outputs: Sequence[Path], *, audio: Path | None
+) -> list[str]:
+    """Each rung's chunks concatenated by stream copy; the top also gets the one audio track
+    (``audio``) and faststart. ``lists[i]`` is the ffconcat list of rung ``i``."""
+    argv = [ffmpeg, *FFMPEG_BASE_ARGS, "-loglevel", "error", "-y"]
+    for listing in lists:
+        argv += [*INPUT_SAFETY, "-f", "concat", "-safe", "1", "-i", str(listing)]
+    if audio is not None:
+        argv += [*INPUT_SAFETY, "-i", str(audio)]
+    for i, out in enumerate(outputs):
+        argv += ["-map", f"{i}:v:0"]
+        if i == 0 and audio is not None:
+            argv += ["-map", f"{len(lists)}:a:0"]
+        argv += [
+            "-c",
+            "copy",
+            "-map_metadata",
+            "-1",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+            str(out),
+        ]
+    return argv
+
+
+def _count_frames(
+    path: Path, *, ffprobe: str, deadlines: Deadlines, guard: ProcessGuard | None
+) -> int:
+    data = probe_json(path, "-count_packets", ffprobe=ffprobe, deadlines=deadlines, guard=guard)
+    streams: list[dict[str, Any]] = data.get("streams") or []
+    video = next((s for s in streams if s.get("codec_type") == "video"), {})
+    return int(video.get("nb_read_packets") or 0)
+
+
+def record_chunk(
+    path: Path,
+    chunk: ChunkSpec,
+    rung: str,
+    *,
+    ffprobe: str,
+    deadlines: Deadlines,
+    guard: ProcessGuard | None,
+) -> ChunkRecord:
+    """Measure a freshly encoded chunk file; raises FFmpegFailed if its frame count is wrong."""
+    frames = _count_frames(path, ffprobe=ffprobe, deadlines=deadlines, guard=guard)
+    if chunk.frames is not None and frames != chunk.frames:
+        raise FFmpegFailed(f"{path.name} has {frames} frames, expected {chunk.frames}")
+    return ChunkRecord(
+        chunk=chunk.index,
+        rung=rung,
+        file=path.name,
+        sha256=sha256_file(path),
+        frames=frames,
+        bytes=path.stat().st_size,
+    )
+
+
+def chunk_reusable(
+    path: Path,
+    record: ChunkRecord,
+    *,
+    ffprobe: str,
+    deadlines: Deadlines,
+    guard: ProcessGuard | None,
+) -> bool:
+    """True if ``path`` is exactly the chunk ``record`` describes (size, sha256, frame count)."""
+    if not path.is_file() or path.stat().st_size != record.bytes:
+        return False
+    if sha256_file(path) != record.sha256:
+        return False
+    try:
+        return (
+            _count_frames(path, ffprobe=ffprobe, deadlines=deadlines, guard=guard) == record.frames
+        )
+    except OutputInvalid:
+        return False
+
+
+def encode_chunk(
+    source: Path,
+    plan: MediaPlan,
+    chunk: ChunkSpec,
+    folder: Path,
+    *,
+    ffmpeg: str,
+    ffprobe: str,
+    threads: int,
+    deadlines: Deadlines,
+    guard: ProcessGuard | None,
+    on_progress: Callable[[float], None] | None = None,
+) -> list[ChunkRecord]:
+    """Encode one chunk into ``folder`` (atomically) and return the records to keep with it."""
+    files = chunk_files(plan, chunk, folder)
+    fps = plan.fps_value
+    frames = chunk.frames if chunk.frames is not None else max(1, plan.frames - chunk.start)
+    with atomic_outputs(*files) as temps:
+        run_process(
+            chunk_argv(ffmpeg, source, plan, chunk, temps, threads=threads),
+            deadlines=deadlines,
+            guard=guard,
+            ffmpeg_progress=True,
+            on_progress=progress_fraction(float(frames / fps), on_progress),
+        )
+        records = [
+            record_chunk(temp, chunk, rung.name, ffprobe=ffprobe, deadlines=deadlines, guard=guard)
+            for temp, rung in zip(temps, plan.rungs, strict=True)
+        ]
+    return [r.model_copy(update={"file": f.name}) for r, f in zip(records, files, strict=True)]
+
+
+def join_chunks(
+    plan: MediaPlan,
+    chunks: Sequence[ChunkSpec],
+    folder: Path,
+    outputs: Sequence[Path],
+    *,
+    audio: Path | None,
+    ffmpeg: str,
+    deadlines: Deadlines,
+    guard: ProcessGuard | None,
+) -> list[Path]:
+    """Join every rung's chunk files from ``folder`` into ``outputs`` (top first) by copy."""
+    lists = []
+    for i, rung in enumerate(plan.rungs):
+        files = [chunk_files(plan, chunk, folder)[i] for chunk in chunks]
+        missing = [f.name for f in files if not f.is_file()]
+        if missing:
+            raise FFmpegFailed(f"cannot join {rung.name}: missing chunk files {missing[:3]}")
+        listing = folder / f"join_{rung.name}.ffconcat"
+        listing.write_text(concat_list(files), encoding="utf-8")
+        lists.append(listing)
+    try:
+        with atomic_outputs(*outputs) as temps:
+            run_process(
+                join_argv(ffmpeg, lists, temps, audio=audio),
+                deadlines=deadlines,
+                guard=guard,
+                ffmpeg_progress=True,
+            )
+    finally:
+        for listing in lists:
+            listing.unlink(missing_ok=True)
+    return list(outputs)
