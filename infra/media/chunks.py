@@ -1,9 +1,12 @@
 """Chunked encodes: split a long source at segment starts, encode chunks anywhere, join by copy.
 
 A chunk is output frames [start, end) of the plan, for every rung, video only. Boundaries are
-the first frames of HLS segments (:meth:`MediaPlan.segment_start_frame`), where every encode
-forces a keyframe anyway, so chunk joins are segment boundaries and segments align across rungs.
-A chunk pass seeks to a second before its first frame (``-copyts -start_at_zero`` keeps the
+first frames of HLS segments (:meth:`MediaPlan.segment_start_frame`), where every encode forces
+a keyframe anyway, so chunk joins are segment boundaries and segments align across rungs; among
+the segment starts near each target, the one closest after a source keyframe is chosen, so a
+chunk pass decodes little that it then throws away (keyframe-safe points).
+
+A chunk pass seeks a few frames before its first frame (``-copyts -start_at_zero`` keeps the
 source's timestamps, so the frame grid is the single pass's), warms the deinterlacer and the
 ``fps`` filter on that margin and keeps its frames by grid number (:mod:`infra.media.filters`).
 Hence: joined frame count == single-pass frame count, timestamps continue without gap or
@@ -15,15 +18,18 @@ frame count (ffprobe, demux only) match the record written when it was made.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from infra.errors import FFmpegFailed, InputInvalid, OutputInvalid
+from infra.errors import FFmpegFailed, InputInvalid, InputUnreadable, OutputInvalid
+from infra.media.facts import MediaFacts
 from infra.media.ffprobe import probe_json
-from infra.media.filters import CHUNK_MARGIN_S, rung_scalers, video_chain, x264_args
+from infra.media.filters import chunk_seek_frame, rung_scalers, video_chain, x264_args
 from infra.media.plan import MediaPlan
 from infra.media.safety import INPUT_SAFETY
 from infra.media.transcode import progress_fraction
@@ -47,6 +53,7 @@ __all__ = [
     "join_argv",
     "join_chunks",
     "record_chunk",
+    "source_keyframes",
     "split_chunks",
 ]
 
@@ -76,24 +83,91 @@ class ChunkRecord(BaseModel):
     bytes: int
 
 
-def split_chunks(plan: MediaPlan, *, chunk_s: float) -> list[ChunkSpec]:
-    """Chunks of about ``chunk_s`` (whole segments) covering the plan; the last is open-ended
-    and never shorter than half a chunk (a short tail joins the previous chunk)."""
+def _seek_s(plan: MediaPlan, start: int) -> float:
+    """Where a chunk pass seeks: half a frame before its first margin frame."""
+    return float((chunk_seek_frame(plan.sources[0], plan, start) - Fraction(1, 2)) / plan.fps_value)
+
+
+def _preroll_s(plan: MediaPlan, start: int, keyframes_s: Sequence[float]) -> float:
+    """Seconds decoded and thrown away before a chunk starting at ``start``: from the source
+    keyframe at or before the seek point (ffmpeg seeks there) to the seek point."""
+    seek = _seek_s(plan, start)
+    before = bisect.bisect_right(keyframes_s, seek + 1e-6)
+    return seek - keyframes_s[before - 1] if before else seek
+
+
+def split_chunks(
+    plan: MediaPlan, *, chunk_s: float, keyframes_s: Sequence[float] = ()
+) -> list[ChunkSpec]:
+    """Chunks of about ``chunk_s`` (whole segments) covering the plan.
+
+    Each boundary is a segment start within a quarter chunk of its target; with the source's
+    keyframe times (:func:`source_keyframes`) the one with the least pre-roll decode is chosen
+    (keyframe-safe). The last chunk is open-ended and never shorter than half a chunk.
+    """
     if plan.kind != "video" or len(plan.sources) != 1:
         raise InputInvalid("only a single-source video plan can be encoded in chunks")
     per_chunk = max(1, round(chunk_s / plan.segment_s))
-    starts = [0]
-    while True:
-        following = plan.segment_start_frame((len(starts)) * per_chunk)
-        remaining = plan.frames - following
-        if remaining * 2 < plan.segment_start_frame(per_chunk):
-            break
-        starts.append(following)
+    segments = 0
+    while plan.segment_start_frame(segments) < plan.frames:
+        segments += 1
+    keyframes = sorted(keyframes_s)
+    boundaries = [0]
+    target = per_chunk
+    while (segments - target) * 2 >= per_chunk:
+        reach = max(1, per_chunk // 4)  # keeps chunks within ±25 % of each other's length
+        low = max(boundaries[-1] + 1, target - reach)
+        high = min(segments - 1, target + reach)
+        candidates = range(low, high + 1) if keyframes else range(target, target + 1)
+        best = min(
+            candidates,
+            key=lambda m: (
+                round(_preroll_s(plan, plan.segment_start_frame(m), keyframes), 3)
+                if keyframes
+                else 0.0,
+                abs(m - target),
+            ),
+        )
+        boundaries.append(best)
+        target += per_chunk
+    starts = [plan.segment_start_frame(m) for m in boundaries]
     ends: list[int | None] = [*starts[1:], None]
     return [
         ChunkSpec(index=i, start=s, end=e)
         for i, (s, e) in enumerate(zip(starts, ends, strict=True))
     ]
+
+
+def source_keyframes(
+    path: Path,
+    facts: MediaFacts,
+    *,
+    ffprobe: str,
+    deadlines: Deadlines,
+    guard: ProcessGuard | None,
+) -> list[float]:
+    """Keyframe times of the source's video on ffmpeg's timeline (demux only, no decode)."""
+    assert facts.video is not None
+    argv = [
+        ffprobe,
+        "-v",
+        "error",
+        *INPUT_SAFETY,
+        "-select_streams",
+        str(facts.video.index),
+        "-show_entries",
+        "packet=pts_time,flags",
+        "-of",
+        "csv=p=0",
+        str(path),
+    ]
+    result = run_process(argv, deadlines=deadlines, guard=guard, error=InputUnreadable)
+    times = []
+    for line in result.stdout.decode("ascii", "replace").splitlines():
+        pts, _, flags = line.partition(",")
+        if "K" in flags and pts not in ("", "N/A"):
+            times.append(float(pts) - facts.start_s)
+    return sorted(times)
 
 
 def chunk_files(plan: MediaPlan, chunk: ChunkSpec, folder: Path) -> list[Path]:
@@ -113,12 +187,9 @@ def chunk_argv(
     """Every rung of the plan for the chunk's frames, video only."""
     src = plan.sources[0]
     assert src.video_index is not None
-    fps = plan.fps_value
     argv = [ffmpeg, *FFMPEG_BASE_ARGS, "-loglevel", "error", "-y", "-copyts", "-start_at_zero"]
     if chunk.start:
-        margin = round(CHUNK_MARGIN_S * fps)
-        seek_frame = max(src.origin_frame, src.origin_frame + chunk.start - margin)
-        argv += ["-ss", f"{float((seek_frame - 0.5) / fps):.6f}"]
+        argv += ["-ss", f"{_seek_s(plan, chunk.start):.6f}"]
     chain = video_chain(src, plan, start=chunk.start, end=chunk.end)
     graph = [f"[0:{src.video_index}]{chain}[vin]", *rung_scalers("vin", plan.rungs)]
     argv += [*INPUT_SAFETY, "-i", str(source), "-filter_complex", ";".join(graph)]

@@ -17,6 +17,7 @@ from infra.media.plan import AudioTarget, MediaPlan, Rung, SourcePlan
 __all__ = [
     "CHUNK_MARGIN_S",
     "audio_chain",
+    "chunk_seek_frame",
     "loudness_chain",
     "rung_scalers",
     "video_chain",
@@ -24,8 +25,10 @@ __all__ = [
     "aac_args",
 ]
 
-# Frames decoded before a chunk's first frame so stateful filters (deinterlacer, fps) are warm.
-CHUNK_MARGIN_S = 1.0
+# Decoded before a chunk's first frame so stateful filters (deinterlacer, fps: one or two frames
+# each) are warm; at least MIN_MARGIN_FRAMES.
+CHUNK_MARGIN_S = 0.25
+MIN_MARGIN_FRAMES = 4
 # zscale's names for ffprobe's colour properties (most are the same).
 _ZSCALE_MATRIX = {"bt2020nc": "2020_ncl", "bt2020c": "2020_cl", "bt709": "709"}
 
@@ -46,6 +49,14 @@ def _tonemap(source: SourcePlan) -> str:
     )
 
 
+def chunk_seek_frame(source: SourcePlan, plan: MediaPlan, start: int) -> int:
+    """The grid frame a chunk starting at output frame ``start`` decodes from (its margin)."""
+    if not start:
+        return source.origin_frame
+    margin = max(MIN_MARGIN_FRAMES, round(CHUNK_MARGIN_S * plan.fps_value))
+    return max(source.origin_frame, source.origin_frame + start - margin)
+
+
 def video_chain(
     source: SourcePlan,
     plan: MediaPlan,
@@ -63,7 +74,7 @@ def video_chain(
     """
     fps = plan.fps_value
     origin = source.origin_frame
-    grid_start = max(origin, origin + start - round(CHUNK_MARGIN_S * fps)) if start else origin
+    grid_start = chunk_seek_frame(source, plan, start)
     parts = []
     if source.deinterlace:
         parts.append("bwdif=mode=send_frame:parity=auto:deint=all")

@@ -19,7 +19,10 @@ the tolerance), ``audio_present`` (audio exactly where planned, in the MP4 and i
 
 Cost: the MP4 is never decoded. HLS segments are stream copies of the rendition MP4s, so decoding
 every variant playlist decodes every rendition once, the top one included; the MP4 itself is
-proved by its structure and a demux of every packet. Audio is decoded once (first variant).
+proved by its structure and a demux of every packet (decoding it too would add about half of the
+gate again: benchmarks/gate_cost.py prints it). Audio is decoded once (first variant); video is
+decoded without the deblocking filter. What remains is one decode of every rung, which costs
+about a tenth of an x264 ``veryfast`` encode of the same ladder (benchmarks/gate_cost.py).
 """
 
 from __future__ import annotations
@@ -369,6 +372,10 @@ class _Gate:
                 *FFMPEG_BASE_ARGS,
                 "-loglevel",
                 "error",
+                # Deblocking is a post-process on reconstructed pixels with no error path of its
+                # own: skipping it keeps every parse and reconstruction error visible, ~15 % less.
+                "-skip_loop_filter",
+                "all",
                 *INPUT_SAFETY,
                 "-i",
                 str(self.out / r.playlist),

@@ -28,6 +28,9 @@ __all__ = [
     "storyboard_vtt",
 ]
 
+# Seconds of the top rendition read for the poster (past the seek): a frame is always inside.
+THUMB_READ_S = 2.0
+
 
 @dataclass(frozen=True)
 class StoryboardLayout:
@@ -125,6 +128,8 @@ def pictures_argv(
         "-y",
         "-ss",
         f"{thumb_at_s:.3f}",
+        "-t",
+        str(THUMB_READ_S),  # the poster needs one frame: read no further than this
         *INPUT_SAFETY,
         "-i",
         str(top),

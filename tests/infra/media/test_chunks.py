@@ -65,12 +65,23 @@ def test_chunks_start_on_segment_starts_and_cover_every_frame():
     assert len(split_chunks(_plan(5.0), chunk_s=20)) == 1
 
 
+def test_boundaries_move_to_the_segment_start_just_after_a_source_keyframe():
+    plan = _plan(60.0)  # 25 fps, 2 s segments
+    keyframes = [0.0, 7.0, 17.1, 37.5, 50.0]
+    chunks = split_chunks(plan, chunk_s=20, keyframes_s=keyframes)
+    # Targets 20 s and 40 s, each boundary within ±4 s: a chunk at 18 s seeks to 17.74 s, just
+    # after the keyframe at 17.1 s; one at 38 s seeks to 37.74 s, just after 37.5 s.
+    assert [c.start / 25 for c in chunks] == [0.0, 18.0, 38.0]
+    assert [c.start / 25 for c in split_chunks(plan, chunk_s=20)] == [0.0, 20.0, 40.0]
+    assert chunks[-1].end is None
+
+
 def test_chunk_argv_seeks_before_its_first_frame_and_forces_global_keyframes(tmp_path: Path):
     plan = _plan(60.0)
     chunk = split_chunks(plan, chunk_s=20)[1]
     outs = chunk_files(plan, chunk, tmp_path)
     argv = chunk_argv("ffmpeg", tmp_path / "in put 'x'.mp4", plan, chunk, outs)
-    assert argv[argv.index("-ss") + 1] == "18.980000"  # 1 s of margin, half a frame early
+    assert argv[argv.index("-ss") + 1] == "19.740000"  # 6 frames of margin, half a frame early
     assert "-copyts" in argv and str(tmp_path / "in put 'x'.mp4") in argv
     graph = argv[argv.index("-filter_complex") + 1]
     assert "trim=start_pts=500:end_pts=1000" in graph and "setpts=PTS-500" in graph
