@@ -1,7 +1,8 @@
 """The publish gate: every job verifies what it is about to publish before its manifest exists.
 
 :func:`run_gate` checks an output folder against :class:`GateExpectations` (built from a media
-plan by :func:`media_expectations` or for a document job by :func:`document_expectations`) and
+plan by :func:`media_expectations` or for a document job by :func:`document_expectations`, both
+in :mod:`infra.media.expectations` and re-exported here) and
 returns a :class:`GateReport` for the manifest, or raises ``OutputInvalid`` whose message names
 the failed check and the measured value: ``publish gate check 'duration' failed: ...``.
 
@@ -13,9 +14,9 @@ tracks are the expected ones), ``media_playlists`` (parse, end with ``#EXT-X-END
 segment exists and is not empty), ``duration`` (MP4 and each rendition within one segment of
 the plan), ``segment_alignment`` (video variants cut on the same frames), ``decode`` (each
 variant playlist decodes without one error, to the duration its playlist lists: a cut segment
-shows here), ``frame_count`` (decoded frames within
-the tolerance), ``audio_present`` (audio exactly where planned, in the MP4 and in HLS) and
-``av_alignment`` (the MP4's audio starts within one frame of its video).
+shows here), ``frame_count`` (decoded frames within the tolerance), ``audio_present`` (audio
+exactly where planned, in the MP4 and in HLS) and ``av_alignment`` (the MP4's audio starts
+within one frame of its video).
 
 Cost: the MP4 is never decoded. HLS segments are stream copies of the rendition MP4s, so decoding
 every variant playlist decodes every rendition once, the top one included; the MP4 itself is
@@ -34,20 +35,14 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from infra.errors import OutputInvalid
+from infra.media.expectations import (
+    GateExpectations,
+    RenditionExpectation,
+    document_expectations,
+    media_expectations,
+)
 from infra.media.ffprobe import probe_json
 from infra.media.hls import PlaylistError, parse_master_playlist, parse_media_playlist
-from infra.media.outputs import (
-    AUDIO_M4A,
-    CAPTIONS_VTT,
-    HLS_MASTER,
-    STORYBOARD_VTT,
-    THUMB,
-    VIDEO_MP4,
-    hls_audio_playlist,
-    hls_variant_playlist,
-)
-from infra.media.plan import MediaPlan
-from infra.media.presets import Preset
 from infra.media.safety import INPUT_SAFETY
 from infra.process.runner import FFMPEG_BASE_ARGS, Deadlines, ProcessGuard, run_process
 
@@ -66,84 +61,12 @@ __all__ = [
 AUDIO_SLACK_S = 0.05
 
 
-class RenditionExpectation(BaseModel):
-    name: str
-    playlist: str  # relative to the output folder
-    width: int | None = None
-    height: int | None = None
-
-
-class GateExpectations(BaseModel):
-    duration_s: float
-    segment_s: float
-    renditions: list[RenditionExpectation]
-    mp4: str = VIDEO_MP4
-    master: str = HLS_MASTER
-    video: bool = True
-    audio: bool = True
-    fps: float | None = None
-    frames: int | None = None
-    frame_tolerance: int = 2
-    files: list[str] = []
-    subtitles: int = 0
-
-
 class GateReport(BaseModel):
+    """For the manifest: the checks passed, in order, and what they measured."""
+
     passed: list[str]
     measured: dict[str, float | int | str]
     elapsed_s: float
-
-
-def media_expectations(plan: MediaPlan, *, subtitles: int = 0) -> GateExpectations:
-    """What a media job built from ``plan`` must publish."""
-    if plan.kind == "audio":
-        return GateExpectations(
-            duration_s=plan.duration_s,
-            segment_s=plan.segment_s,
-            renditions=[RenditionExpectation(name="audio", playlist=hls_audio_playlist())],
-            mp4=AUDIO_M4A,
-            video=False,
-            files=[THUMB],
-            subtitles=subtitles,
-        )
-    return GateExpectations(
-        duration_s=plan.duration_s,
-        segment_s=plan.segment_s,
-        renditions=[
-            RenditionExpectation(
-                name=r.name, playlist=hls_variant_playlist(r.name), width=r.width, height=r.height
-            )
-            for r in plan.rungs
-        ],
-        audio=plan.audio is not None,
-        fps=float(plan.fps_value),
-        frames=plan.frames,
-        frame_tolerance=plan.frame_tolerance,
-        files=[THUMB, STORYBOARD_VTT],
-        subtitles=subtitles,
-    )
-
-
-def document_expectations(
-    preset: Preset, *, narration_s: float, fps: int, segment_s: int, frame_tolerance: int = 2
-) -> GateExpectations:
-    """What a document job (``tasks/render/document.py``) must publish: the video is cut to the
-    narration (``-t``), so its duration is the narration's; the ``fps`` filter ends on the frame
-    nearest to that cut, so it has round(narration * fps) frames."""
-    return GateExpectations(
-        duration_s=narration_s,
-        segment_s=segment_s,
-        renditions=[
-            RenditionExpectation(
-                name=r.name, playlist=hls_variant_playlist(r.name), width=r.width, height=r.height
-            )
-            for r in preset.renditions
-        ],
-        fps=float(fps),
-        frames=round(narration_s * fps),
-        frame_tolerance=frame_tolerance,
-        files=[THUMB, CAPTIONS_VTT],
-    )
 
 
 def _fail(check: str, what: str, detail: str | None = None) -> OutputInvalid:

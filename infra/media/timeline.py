@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
-from infra.errors import InputInvalid
+from infra.errors import InputInvalid, InputTooLarge
 from infra.media.facts import MediaFacts
 from infra.media.filters import (
     aac_args,
@@ -57,7 +57,7 @@ def plan_timeline(
     crossfade_s: float = 0.0,
 ) -> MediaPlan:
     """One plan for ``parts`` ((original name, facts) in play order); InputInvalid if a part
-    has no video or is too short for the crossfade."""
+    has no video or is too short for the crossfade, InputTooLarge if the whole is too long."""
     if len(parts) < 2:
         raise InputInvalid("a timeline needs at least two sources")
     for name, facts in parts:
@@ -89,6 +89,11 @@ def plan_timeline(
                 f"{crossfade_s:g} s crossfade on both sides"
             )
     frames = sum(s.frames for s in sources) - crossfade * (len(sources) - 1)
+    if frames / fps > settings.max_duration_s:
+        raise InputTooLarge(
+            f"the timeline lasts {float(frames / fps):.0f} s; the limit is "
+            f"{settings.max_duration_s:.0f} s (REELFLOW_MEDIA__MAX_DURATION_S)"
+        )
     has_audio = any(facts.audio is not None for _, facts in parts)
     return MediaPlan(
         kind="video",

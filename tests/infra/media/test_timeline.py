@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.errors import InputInvalid
+from infra.errors import InputInvalid, InputTooLarge
 from infra.media.facts import probe_facts
 from infra.media.presets import MEDIA_PRESETS
 from infra.media.timeline import plan_timeline
@@ -87,6 +87,10 @@ def test_timeline_needs_pictures_long_enough_for_the_crossfade(parts: list[Path]
     with pytest.raises(InputInvalid, match="too short"):
         plan_timeline(
             facts, MEDIA_PRESETS["tiny"], segment_s=1, settings=MediaSettings(), crossfade_s=1.0
+        )
+    with pytest.raises(InputTooLarge, match="MAX_DURATION_S"):
+        plan_timeline(
+            facts, MEDIA_PRESETS["tiny"], segment_s=1, settings=MediaSettings(max_duration_s=5)
         )
     sound = surround_audio(tmp_path / "sound.m4a")
     only_sound = probe_facts(sound, ffprobe="ffprobe", deadlines=d, guard=None)

@@ -15,7 +15,10 @@ from infra.media.outputs import safe_key_name
 from infra.media.subtitles import SubtitleTrack
 from tests.support.media_clips import (
     av_clip,
+    beep_onsets,
     encode_media_job,
+    flash_beep,
+    flash_times,
     frame_pts,
     hdr10,
     interlaced,
@@ -187,3 +190,23 @@ def test_storyboard_track_points_at_real_tiles(tmp_path: Path):
     assert thumb["width"] == 426  # the top rung: never upscaled to 640
     segments = json.dumps(sorted(p.name for p in (out / "hls" / "144p").glob("*.ts")))
     assert segments == json.dumps(sorted(p.name for p in (out / "hls" / "240p").glob("*.ts")))
+
+
+def test_audio_stays_in_sync_and_a_late_audio_start_is_padded(tmp_path: Path):
+    clip = flash_beep(tmp_path / "clip.mp4", seconds=2, flash_frame=25)
+    late = tmp_path / "late audio.mp4"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(clip), "-itsoffset", "0.2", "-i",
+         str(clip), "-map", "0:v", "-map", "1:a", "-c", "copy", str(late)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    for source, lag in ((clip, 0.0), (late, 0.2)):
+        out = tmp_path / source.stem
+        encode_media_job([source], out, tmp_path / f"{source.stem} work")
+        _, video, audio = _video(out)
+        assert audio is not None
+        assert float(audio["start_time"]) == float(video["start_time"]) == 0.0
+        (flash,) = flash_times(out / "video.mp4", 25)
+        (beep,) = beep_onsets(out / "video.mp4")
+        assert flash == 1.0
+        assert abs(beep - flash - lag) < 1 / 25  # the source's own A/V relation, within a frame
