@@ -62,6 +62,7 @@ class ChunkSpec(BaseModel):
     index: int
     start: int  # first output frame (global), the first frame of a segment
     end: int | None  # exclusive; None: to the end of the source
+    seek_s: float | None = None  # where the chunk pass seeks (None: the default margin)
 
     @property
     def name(self) -> str:
@@ -83,15 +84,26 @@ class ChunkRecord(BaseModel):
     bytes: int
 
 
-def _seek_s(plan: MediaPlan, start: int) -> float:
-    """Where a chunk pass seeks: half a frame before its first margin frame."""
-    return float((chunk_seek_frame(plan.sources[0], plan, start) - Fraction(1, 2)) / plan.fps_value)
+def _seek_s(plan: MediaPlan, start: int, keyframes_s: Sequence[float] = ()) -> float:
+    """Where a chunk pass seeks: half a frame before its first margin frame; or, for a
+    progressive source with a keyframe inside that margin, right at the keyframe (seeking before
+    it would decode from the previous keyframe; the deinterlacer needs its margin, fps does not).
+    """
+    src = plan.sources[0]
+    fps = plan.fps_value
+    default = float((chunk_seek_frame(src, plan, start) - Fraction(1, 2)) / fps)
+    if keyframes_s and not src.deinterlace:
+        first = float((src.origin_frame + start) / fps)
+        before = bisect.bisect_right(keyframes_s, first + 1e-6)
+        if before and keyframes_s[before - 1] >= default:
+            return max(0.0, keyframes_s[before - 1] - 1e-6)
+    return default
 
 
 def _preroll_s(plan: MediaPlan, start: int, keyframes_s: Sequence[float]) -> float:
     """Seconds decoded and thrown away before a chunk starting at ``start``: from the source
     keyframe at or before the seek point (ffmpeg seeks there) to the seek point."""
-    seek = _seek_s(plan, start)
+    seek = _seek_s(plan, start, keyframes_s)
     before = bisect.bisect_right(keyframes_s, seek + 1e-6)
     return seek - keyframes_s[before - 1] if before else seek
 
@@ -133,7 +145,7 @@ def split_chunks(
     starts = [plan.segment_start_frame(m) for m in boundaries]
     ends: list[int | None] = [*starts[1:], None]
     return [
-        ChunkSpec(index=i, start=s, end=e)
+        ChunkSpec(index=i, start=s, end=e, seek_s=_seek_s(plan, s, keyframes) if s else None)
         for i, (s, e) in enumerate(zip(starts, ends, strict=True))
     ]
 
@@ -189,7 +201,8 @@ def chunk_argv(
     assert src.video_index is not None
     argv = [ffmpeg, *FFMPEG_BASE_ARGS, "-loglevel", "error", "-y", "-copyts", "-start_at_zero"]
     if chunk.start:
-        argv += ["-ss", f"{_seek_s(plan, chunk.start):.6f}"]
+        seek = chunk.seek_s if chunk.seek_s is not None else _seek_s(plan, chunk.start)
+        argv += ["-ss", f"{seek:.6f}"]
     chain = video_chain(src, plan, start=chunk.start, end=chunk.end)
     graph = [f"[0:{src.video_index}]{chain}[vin]", *rung_scalers("vin", plan.rungs)]
     argv += [*INPUT_SAFETY, "-i", str(source), "-filter_complex", ";".join(graph)]

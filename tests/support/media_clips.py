@@ -127,6 +127,7 @@ def flash_beep(
     flash_frame: int = 25,
     audio: bool = True,
     moving: bool = False,
+    gop: int | None = None,
 ) -> Path:
     """Black (or, ``moving``, testsrc2) video with one white frame (``flash_frame``) and a 1 kHz
     beep starting exactly then."""
@@ -142,8 +143,10 @@ def flash_beep(
         argv += [
             "-f", "lavfi", "-i", f"aevalsrc='{beep}|{beep}':s=48000:d={seconds}", "-c:a", "aac",
         ]  # fmt: skip
-    argv += ["-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)]
-    _ffmpeg(*argv)
+    argv += ["-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    if gop is not None:
+        argv += ["-g", str(gop)]
+    _ffmpeg(*argv, str(path))
     return path
 
 
@@ -230,7 +233,7 @@ def encode_media_job(
     """The media job's order of calls, as a flow will make them: facts → checks → plan →
     encode (single pass, chunks + join, or timeline) → HLS → pictures → gate.
     Returns (plan, gate report)."""
-    from infra.media.chunks import encode_chunk, join_chunks, split_chunks
+    from infra.media.chunks import encode_chunk, join_chunks, source_keyframes, split_chunks
     from infra.media.facts import probe_facts
     from infra.media.gate import media_expectations, run_gate
     from infra.media.input_checks import check_media_input
@@ -293,7 +296,8 @@ def encode_media_job(
         elif chunk_s:
             scratch = work / "scratch"
             scratch.mkdir(exist_ok=True)
-            chunks = split_chunks(plan, chunk_s=chunk_s)
+            keyframes = source_keyframes(sources[0], facts[0], ffprobe="ffprobe", **tools)
+            chunks = split_chunks(plan, chunk_s=chunk_s, keyframes_s=keyframes)
             for chunk in chunks:
                 encode_chunk(
                     sources[0],

@@ -13,6 +13,7 @@ from infra.media.chunks import (
     chunk_reusable,
     concat_list,
     encode_chunk,
+    source_keyframes,
     split_chunks,
 )
 from infra.media.facts import MediaFacts, VideoFacts, probe_facts
@@ -104,15 +105,21 @@ def _psnr(a: Path, b: Path, shift: int = 0) -> list[float]:
 
 @pytest.mark.media
 def test_three_chunks_join_into_the_single_pass_frame_for_frame(tmp_path: Path):
+    # A 1 s GOP: the chunk passes seek right to the source keyframes at their first frames.
     source = flash_beep(
-        tmp_path / "source.mp4", size="426x240", rate=25, seconds=6, flash_frame=75, moving=True
-    )
+        tmp_path / "source.mp4", size="426x240", rate=25, seconds=6, flash_frame=75, moving=True,
+        gop=25,
+    )  # fmt: skip
     single_plan, _ = encode_media_job([source], tmp_path / "single", tmp_path / "w1", threads=1)
     plan, report = encode_media_job(
         [source], tmp_path / "chunked", tmp_path / "w2", chunk_s=2, threads=1
     )
     assert plan == single_plan
-    assert len(split_chunks(plan, chunk_s=2)) == 3
+    facts = probe_facts(source, ffprobe="ffprobe", deadlines=D, guard=None)
+    keyframes = source_keyframes(source, facts, ffprobe="ffprobe", deadlines=D, guard=None)
+    assert keyframes == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    chunks = split_chunks(plan, chunk_s=2, keyframes_s=keyframes)
+    assert [(c.start, c.seek_s) for c in chunks] == [(0, None), (50, 2.0 - 1e-6), (100, 4.0 - 1e-6)]
     assert "decode" in report.passed  # the joined HLS decodes without one error
     pairs = [
         (tmp_path / "single" / "video.mp4", tmp_path / "chunked" / "video.mp4"),
