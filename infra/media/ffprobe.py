@@ -8,11 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.errors import InputUnreadable, ReelflowError
+from infra.errors import InputUnreadable, OutputInvalid, ReelflowError
 from infra.media.safety import INPUT_SAFETY, check_references
 from infra.process.runner import Deadlines, ProcessGuard, run_process
 
-__all__ = ["MediaInfo", "probe_media", "probe_media_file", "tool_version"]
+__all__ = [
+    "MediaInfo",
+    "probe_argv",
+    "probe_json",
+    "probe_media",
+    "probe_media_file",
+    "tool_version",
+]
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,26 @@ def probe_argv(ffprobe: str, path: Path) -> list[str]:
         "-show_streams",
         str(path),
     ]
+
+
+def probe_json(
+    path: Path,
+    *extra: str,
+    ffprobe: str,
+    deadlines: Deadlines,
+    guard: ProcessGuard | None,
+    error: type[ReelflowError] = OutputInvalid,
+) -> dict[str, Any]:
+    """ffprobe's JSON (format and streams, plus ``extra`` flags such as ``-count_packets``) for a
+    file the job wrote; a failure or no JSON raises ``error`` (by default the publish gate's)."""
+    argv = probe_argv(ffprobe, path)
+    argv[-1:-1] = list(extra)
+    result = run_process(argv, deadlines=deadlines, guard=guard, error=error)
+    try:
+        data = json.loads(result.stdout)
+    except json.JSONDecodeError as exc:
+        raise error(f"ffprobe gave no JSON for {path.name}") from exc
+    return data if isinstance(data, dict) else {}
 
 
 def probe_media(

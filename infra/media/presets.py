@@ -1,5 +1,9 @@
 """Output presets: the HLS ladder and encoder settings for each named preset.
 
+``PRESETS`` are the document job's (fixed sizes); ``MEDIA_PRESETS`` are the media job's (target
+heights, planned against the source by ``infra.media.plan``). Both are allowlists: a job names a
+preset, never a size.
+
 The top rendition is also the progressive MP4. Still-slide content is encoded at a low frame rate
 (``REELFLOW_RENDER__SLIDE_FPS``) with x264's ``stillimage`` tuning; the narration is encoded
 once and shared by every rendition.
@@ -9,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PRESETS", "Preset", "Rendition"]
+__all__ = ["MEDIA_PRESETS", "PRESETS", "MediaPreset", "Preset", "Rendition"]
 
 
 @dataclass(frozen=True)
@@ -72,5 +76,26 @@ PRESETS: dict[str, Preset] = {
             thumb_width=320,
             work_disk_mb=100,
         ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class MediaPreset:
+    """A media job's ladder: target heights of the short side, top first (portrait video gets
+    the same rungs on its width). The plan drops rungs above the source; bitrates and H.264
+    levels follow from each rung's real size and frame rate (``infra.media.plan``)."""
+
+    name: str
+    heights: tuple[int, ...]
+
+
+MEDIA_PRESETS: dict[str, MediaPreset] = {
+    p.name: p
+    for p in (
+        MediaPreset("hd", (1080, 720, 480)),
+        MediaPreset("sd", (720, 480, 360)),
+        # Previews and tests: two tiny rungs, same pipeline.
+        MediaPreset("tiny", (240, 144)),
     )
 }
