@@ -16,7 +16,7 @@ __all__ = ["list_marker_end", "parse_text"]
 
 MAX_HEADING_CHARS = 80
 MAX_HEADING_WORDS = 12
-_BULLETS = "-*•‣◦–—+·"
+_BULLETS = "-*•‣◦–—+·●○▪■\x7f\uf0b7"  # \x7f and U+F0B7: bullets as some PDF fonts encode them
 
 
 def list_marker_end(line: str) -> int:
