@@ -43,11 +43,20 @@ _CLAUSE_MARKS = (", ", "; ", ": ", " – ", " — ", " - ", "، ", "؛ ")
 
 @dataclass
 class _Unit:
-    source: str
-    spoken: str
-    words: int
+    source: str  # as in the document (bullets are made from it)
+    to_speak: str  # the source as a sentence (a list item gets its full stop)
+    words: int  # of ``spoken`` once set, of ``to_speak`` before
     kind: str  # sentence | item | table
     table: TableBlock | None = None
+    spoken: str | None = None
+
+    def speak(self, language: str) -> str:
+        if self.spoken is None:
+            self.spoken = (
+                speakable(self.to_speak, language) if self.kind != "table" else self.to_speak
+            )
+            self.words = count_spoken_words(self.spoken)
+        return self.spoken
 
 
 def _strip_end(text: str) -> str:
@@ -109,17 +118,18 @@ def _normalized(text: str) -> str:
 
 
 def _units(section: Section, language: str, seen: set[str]) -> list[_Unit]:
+    """The narratable units of a section, each said once per script (``seen``)."""
     units: list[_Unit] = []
 
-    def add(source: str, kind: str, spoken_source: str | None = None, **kw: TableBlock) -> None:
-        spoken = speakable(spoken_source if spoken_source is not None else source, language)
-        if not any(c.isalpha() for c in spoken):
-            return
-        key = _normalized(spoken)
-        if key in seen:  # a script never says the same thing twice
+    def add(
+        source: str, kind: str, to_speak: str | None = None, table: TableBlock | None = None
+    ) -> None:
+        text = to_speak if to_speak is not None else source
+        key = _normalized(text)
+        if not any(c.isalpha() for c in key) or key in seen:
             return
         seen.add(key)
-        units.append(_Unit(source, spoken, count_spoken_words(spoken), kind, **kw))
+        units.append(_Unit(source, text, count_spoken_words(text), kind, table=table))
 
     for block in section.blocks:
         if isinstance(block, Paragraph | QuoteBlock):
@@ -134,7 +144,7 @@ def _units(section: Section, language: str, seen: set[str]) -> list[_Unit]:
             if sentence:
                 add(sentence, "table", table=block)
             else:  # no sentence in this language: the table is still drawn
-                units.append(_Unit("", "", 0, "table", table=block))
+                units.append(_Unit("", "", 0, "table", table=block, spoken=""))
     return units
 
 
@@ -185,6 +195,18 @@ def _slide(title: str, units: list[_Unit], max_bullets: int, cfg: NarrationSetti
     )
 
 
+PRESELECT_FACTOR = 3  # documents over 3x the budget are pre-selected on written words
+PRESELECT_SLACK = 1.5  # numbers and links grow when spoken: pre-select half as much again
+
+
+def _select(units: list[list[_Unit]], max_words: int, max_slides: int) -> list[list[int]]:
+    candidates = [
+        [Candidate(u.spoken or u.to_speak, u.words, required=u.kind == "table") for u in section]
+        for section in units
+    ]
+    return select_sentences(candidates, max_words, max_slides)
+
+
 def build_script(
     document: Document,
     language: str,
@@ -202,26 +224,30 @@ def build_script(
     seen: set[str] = set()
     sections = [s for s in document.sections if s.blocks]
     units = [_units(section, language, seen) for section in sections]
-    candidates = [
-        [Candidate(u.spoken, u.words, required=u.kind == "table") for u in section]
-        for section in units
-    ]
-    kept = select_sentences(candidates, max_words, max_slides)
+    if sum(u.words for section in units for u in section) > PRESELECT_FACTOR * max_words:
+        # A long document: pre-select on the written words (cheap), so only the sentences that
+        # may be said go through the speakable transform; the final pass counts spoken words.
+        preselected = _select(units, int(max_words * PRESELECT_SLACK), max_slides)
+        units = [[group[j] for j in preselected[i]] for i, group in enumerate(units)]
+    for group in units:
+        for unit in group:
+            unit.speak(language)
+    kept = _select(units, max_words, max_slides)
     if any(units) and not any(kept):
         raise ScriptInvalid(
             f"every sentence of the document is longer than the narration limit of {max_words} "
             "words (REELFLOW_SCRIPT__MAX_WORDS); split its sentences"
         )
-    chosen = [[section[j] for j in kept[i]] for i, section in enumerate(units)]
-    words = [sum(u.words for u in section) for section in chosen]
+    chosen = [[group[j] for j in kept[i]] for i, group in enumerate(units)]
+    words = [sum(u.words for u in group) for group in chosen]
     used = sum(1 for w in words if w)
     pieces = _pieces(words, cfg.max_slide_words, max_slides - used)
     slides: list[Slide] = []
     for i, section in enumerate(sections):
         if not chosen[i] or not pieces[i]:
             continue
-        first = next((u.source for u in units[i] if u.kind != "table"), "")
-        title = section_title(section, first, language, len(slides))
+        prose = section.sentences()
+        title = section_title(section, prose[0] if prose else "", language, len(slides))
         parts = _chunks(chosen[i], pieces[i])
         for n, part in enumerate(parts, start=1):
             label = f"{title} ({n}/{len(parts)})" if len(parts) > 1 else title
