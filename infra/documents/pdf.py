@@ -238,8 +238,13 @@ def lines_to_document(lines: list[PdfLine], pages: int) -> Document:
     previous: PdfLine | None = None
     for line, style in zip(lines, styles, strict=True):
         if style is not None:
-            if heading and style != heading_style:
-                close_heading()
+            wrapped = (
+                previous is not None
+                and previous.page == line.page
+                and 0 < previous.y - line.y <= line.size * 1.6
+            )
+            if heading and (style != heading_style or not wrapped):
+                close_heading()  # two headings in a row, not one wrapped over two lines
             if not heading:
                 close_prose()
                 close_items()

@@ -163,10 +163,14 @@ _DECIMAL_COMMA = {"de", "fr", "es", "it", "pt", "nl", "ru", "uk", "pl", "cs", "s
 _URL = re.compile(r"\b(?:https?://|ftp://|www\.)[^\s<>\"'()\[\]]+", re.IGNORECASE)
 _EMAIL = re.compile(r"\b[\w.+-]{1,64}@([\w-]{1,63}(?:\.[\w-]{1,63}){1,8})\b")
 _UNIT_ALT = "|".join(sorted((re.escape(u) for u in _UNITS_EN), key=len, reverse=True))
+# A number stands alone: not inside a name such as MP4, x264, H.264 or 720p (those are read by
+# espeak-ng as written). Backtracking is bounded by the digit counts, so matching stays linear.
 _NUMBER = re.compile(
-    r"(?P<cur>[$€£¥])?(?P<num>\d{1,3}(?:,\d{3}){1,5}(?:\.\d{1,6})?|\d{1,15}(?:[.,]\d{1,6})?)"
+    r"(?:(?P<cur>[$€£¥])|(?<![\w.]))"
+    r"(?P<num>\d{1,3}(?:,\d{3}){1,5}(?:\.\d{1,6})?|\d{1,15}(?:[.,]\d{1,6})?)"
     r"(?P<ord>st|nd|rd|th)?"
     rf"(?:(?P<pct>\s?%)|\s?(?P<unit>{_UNIT_ALT})(?![\w°]))?"
+    r"(?!\w)"
 )
 _MARKUP = str.maketrans(dict.fromkeys("*`|<>[]{}\\^", " "))
 _NUMBER_SIGN = re.compile(r"#(?=\d)")

@@ -167,3 +167,27 @@ def test_text_past_max_chars_is_left_out(tmp_path: Path):
     doc = _read(make_many_page_pdf(tmp_path / "m.pdf", 12), max_chars=100)
     assert doc.truncated
     assert len(doc.sections) < 12
+
+
+def test_wrapped_heading_is_one_title_and_stacked_headings_stay_apart(tmp_path: Path):
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "h.pdf"
+    pdf = canvas.Canvas(str(path))
+    pdf.setFont("Helvetica-Bold", 18)
+    pdf.drawString(72, 760, "A heading long enough that the")
+    pdf.drawString(72, 740, "layout wrapped it")
+    pdf.setFont("Helvetica", 11)
+    pdf.drawString(72, 710, "Body text of the first part sits under its heading.")
+    pdf.setFont("Helvetica-Bold", 18)
+    pdf.drawString(72, 660, "Part two")
+    pdf.drawString(72, 600, "Part three")
+    pdf.setFont("Helvetica", 11)
+    pdf.drawString(72, 570, "Body text of the third part sits under its heading.")
+    pdf.save()
+    doc = _read(path)
+    assert [s.title for s in doc.sections] == [
+        "A heading long enough that the layout wrapped it",
+        "Part two",
+        "Part three",
+    ]

@@ -27,6 +27,7 @@ from tasks.script.speakable import speakable, strip_emoji, table_sentence
         ),
         ("It costs $12.50 or €5.", "It costs twelve dollars fifty cents or five euro."),
         ("The 1st and 22nd runs.", "The first and twenty-second runs."),
+        ("An MP4 in H.264 (x264) at 720p, v2.", "An MP4 in H.264 (x264) at 720p, v2."),
         ("probe → script, n ≤ 5 & m ≥ 2.", "probe to script, n at most five and m at least two."),
         ("Ship it 🚀✅ now 👍🏽.", "Ship it now."),
         (
