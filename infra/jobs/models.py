@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from infra.documents.model import Document
 from infra.store.layout import JOB_ID_PATTERN
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "RenderOutputs",
     "Script",
     "Slide",
+    "SlideTable",
 ]
 
 
@@ -91,7 +93,11 @@ class JobRequest(BaseModel):
 
 
 class DocumentInput(BaseModel):
-    """What the probe stage hands the script stage."""
+    """What the probe stage hands the script stage.
+
+    ``document`` is the structure (infra/documents) the narration is built from; ``text`` and
+    ``sections`` (title, body) stay for text-only consumers such as the LLM prompt.
+    """
 
     path: str
     name: str = ""  # as the client named it
@@ -101,12 +107,21 @@ class DocumentInput(BaseModel):
     pages: int | None = None
     text: str
     sections: list[tuple[str, str]] = Field(default_factory=list)
+    document: Document | None = None
+
+
+class SlideTable(BaseModel):
+    """A table drawn on a slide (already cut to what a slide can show)."""
+
+    header: list[str] = Field(default_factory=list)
+    rows: list[list[str]] = Field(default_factory=list)
 
 
 class Slide(BaseModel):
     title: str
     bullets: list[str]
     narration: str
+    table: SlideTable | None = None
 
 
 class Script(BaseModel):
@@ -114,6 +129,7 @@ class Script(BaseModel):
     slides: list[Slide]
     word_count: int
     estimated_duration_s: float
+    voice: str | None = Field(None, description="espeak-ng voice of the narration language.")
 
 
 class RenderOutputs(BaseModel):

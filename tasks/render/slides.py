@@ -3,6 +3,10 @@
 Layout works on a margin box. The text block is laid out at a starting size and shrunk step by
 step until it fits; at the smallest size, lines that still do not fit are cut with an ellipsis.
 Right-to-left languages are aligned right (Pillow's raqm layout shapes Arabic when available).
+A slide's table (``Slide.table``) is drawn under the bullets as a grid of equal columns (mirrored
+for right-to-left languages), each cell cut with "…" to its column. Emoji are removed from slide
+text: the slide font has no glyphs for them (they would be empty boxes), and a colour-emoji font
+(Noto Color Emoji) is a bitmap font Pillow draws only at one size and without fallback.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from infra.jobs.models import Slide
+from infra.documents.emoji import strip_emoji
+from infra.jobs.models import Slide, SlideTable
 
 __all__ = [
     "MAX_BULLET_CHARS",
@@ -88,6 +93,16 @@ class SlideLayout:
     title_size: int
     body_size: int
     height: int
+    table_rows: int = 0  # rows of the table drawn, its header included
+
+
+ROW_HEIGHT = 1.7  # table row height, in body font sizes
+
+
+def _table_rows(table: SlideTable | None) -> int:
+    if table is None:
+        return 0
+    return (1 if table.header else 0) + len(table.rows)
 
 
 def _measure(
@@ -97,12 +112,14 @@ def _measure(
     body_font = _font(font_path, body_size)
     title_lines = wrap_text(slide.title, title_font, box_w)
     bullets = [wrap_text(b, body_font, box_w - body_size * 1.2) for b in slide.bullets]
+    rows = _table_rows(slide.table)
     height = int(
         len(title_lines) * title_size * 1.2
         + title_size * 0.8
         + sum(len(b) * body_size * 1.3 + body_size * 0.5 for b in bullets)
+        + (rows * body_size * ROW_HEIGHT + body_size * 0.5 if rows else 0)
     )
-    return SlideLayout(title_lines, bullets, title_size, body_size, height)
+    return SlideLayout(title_lines, bullets, title_size, body_size, height, rows)
 
 
 # What a slide can show at all: longer text is cut (with "…") before any layout work, so the
@@ -118,9 +135,10 @@ def _capped(text: str, limit: int) -> str:
 def layout_slide(slide: Slide, width: int, height: int, font_path: str) -> SlideLayout:
     """Largest text sizes whose block fits the margin box (shrinks, then truncates)."""
     slide = Slide(
-        title=_capped(slide.title, MAX_TITLE_CHARS),
-        bullets=[_capped(b, MAX_BULLET_CHARS) for b in slide.bullets],
+        title=_capped(strip_emoji(slide.title), MAX_TITLE_CHARS),
+        bullets=[_capped(b, MAX_BULLET_CHARS) for b in map(strip_emoji, slide.bullets) if b],
         narration=slide.narration,
+        table=slide.table,
     )
     margin = int(width * 0.07)
     box_w, box_h = width - 2 * margin, height - 2 * margin
@@ -133,8 +151,12 @@ def layout_slide(slide: Slide, width: int, height: int, font_path: str) -> Slide
         layout = _measure(slide, font_path, title_size, body_size, box_w)
     if layout.height <= box_h:
         return layout
-    # Still too tall at the smallest size: keep whole lines that fit, mark the cut.
+    # Still too tall at the smallest size: keep whole lines that fit, mark the cut. The table
+    # keeps its rows that fit under the title first; bullets get the rest.
     budget = box_h - (len(layout.title_lines[:2]) * title_size * 1.2 + title_size * 0.8)
+    table_rows = min(layout.table_rows, max(0, int(budget * 0.6 // (body_size * ROW_HEIGHT))))
+    if table_rows:
+        budget -= table_rows * body_size * ROW_HEIGHT + body_size * 0.5
     kept: list[list[str]] = []
     for lines in layout.bullet_lines:
         room = int(budget // (body_size * 1.3))
@@ -150,7 +172,50 @@ def layout_slide(slide: Slide, width: int, height: int, font_path: str) -> Slide
     title = layout.title_lines[:2]
     if len(layout.title_lines) > 2:
         title[-1] = _ellipsize(title[-1])
-    return SlideLayout(title, kept, title_size, body_size, box_h)
+    return SlideLayout(title, kept, title_size, body_size, box_h, table_rows)
+
+
+def _fit_cell(text: str, font: Font, width: float) -> str:
+    """``text`` on one line no wider than ``width``, cut with "…" when it is wider."""
+    text = " ".join(strip_emoji(text).split())
+    if _width(font, text) <= width:
+        return text
+    if width <= _width(font, "…"):
+        return ""
+    return text[: _fitting_prefix(text, font, width - _width(font, "…"))].rstrip() + "…"
+
+
+def _draw_table(
+    draw: ImageDraw.ImageDraw,
+    table: SlideTable,
+    rows_shown: int,
+    box: tuple[float, float, float],
+    font: Font,
+    size: int,
+    rtl: bool,
+) -> None:
+    """The first ``rows_shown`` rows (header first) of ``table`` as a grid at ``box`` (x, y, w)."""
+    x0, y, width = box
+    rows = ([table.header] if table.header else []) + table.rows
+    columns = max((len(r) for r in rows), default=0)
+    if not columns:
+        return
+    col_w = width / columns
+    row_h = size * ROW_HEIGHT
+    pad = size * 0.3
+    for r, row in enumerate(rows[:rows_shown]):
+        if r == 0 and table.header:
+            draw.rectangle([x0, y, x0 + width, y + row_h], fill=(40, 58, 88))
+        for c in range(columns):
+            cell = row[c] if c < len(row) else ""
+            col = columns - 1 - c if rtl else c
+            left = x0 + col * col_w
+            text = _fit_cell(cell, font, col_w - 2 * pad)
+            anchor, x = ("rm", left + col_w - pad) if rtl else ("lm", left + pad)
+            fill = TITLE_COLOR if r == 0 and table.header else BODY_COLOR
+            draw.text((x, y + row_h / 2), text, font=font, fill=fill, anchor=anchor)
+        draw.line([(x0, y + row_h), (x0 + width, y + row_h)], fill=ACCENT, width=1)
+        y += row_h
 
 
 def _ellipsize(line: str) -> str:
@@ -192,5 +257,8 @@ def render_slide(
             draw.text((x, y), line, font=body_font, fill=BODY_COLOR, anchor=anchor)
             y += layout.body_size * 1.3
         y += layout.body_size * 0.5
+    if slide.table is not None and layout.table_rows:
+        box = (float(margin), y, float(width - 2 * margin))
+        _draw_table(draw, slide.table, layout.table_rows, box, body_font, layout.body_size, rtl)
     image.save(path, format="PNG", compress_level=1)
     return path

@@ -1,47 +1,47 @@
-"""Script stage: document sections -> slides (title + bullets) + narration, then validation.
+"""Script stage: document -> slides (title, bullets, table) + narration, then validation.
 
-``REELFLOW_SCRIPT__PROVIDER`` picks the writer: ``extractive`` (below) or ``llm`` (infra/llm.py, an
-OpenAI-compatible endpoint); both scripts go through the same ``validate_script``.
+``REELFLOW_SCRIPT__PROVIDER`` picks the writer: ``extractive`` (tasks/script/slides.py over the
+document's structure) or ``llm`` (infra/llm, an OpenAI-compatible endpoint); both scripts go
+through the same ``validate_script``. The narration language is the job's, or detected from the
+text when the job names none (``None``/``auto``); the voice follows it (tasks/script/language.py).
 
-The default generator is offline and extractive, and deterministic: the same document always gives
-the same script. Each section becomes a slide whose narration starts with the section's first
-sentence; further sentences are added round-robin while the word budget (``max_words``) lasts.
-A script that still breaks the limits (a run-on sentence, too many sections) is ``script_invalid``
-with a message that says what to change.
+The extractive writer is offline and deterministic: the same document always gives the same
+script. Its length policy (a short document -> a short video, a long one summarised to
+``max_words``) is in tasks/script/summarize.py.
 """
 
 from __future__ import annotations
 
-import re
-
+from infra.documents import Document, ListBlock, Paragraph, Section
+from infra.documents.sentences import split_sentences
 from infra.errors import ScriptInvalid
 from infra.jobs.models import DocumentInput, Script, Slide
 from infra.llm.client import request_slides
 from infra.settings import ScriptSettings
+from infra.settings.narration import NarrationSettings
+from tasks.script.language import (
+    choose_language,
+    count_spoken_words,
+    estimate_duration_s,
+    voice_for,
+)
+from tasks.script.slides import build_script
 
 __all__ = [
     "alnum_ratio",
     "count_words",
-    "estimate_duration_s",
+    "document_of",
     "generate_script",
+    "real_sentences",
     "script_of",
     "split_sentences",
     "validate_script",
     "write_script",
 ]
 
-_SENTENCE_END = re.compile(r"(?<=[.!?؟])\s+")
-_WORD = re.compile(r"\w+", re.UNICODE)
-BULLET_WORDS = 12
-
-
-def split_sentences(text: str) -> list[str]:
-    flat = " ".join(text.split())
-    return [s.strip() for s in _SENTENCE_END.split(flat) if _WORD.search(s)]
-
 
 def count_words(text: str) -> int:
-    return len(_WORD.findall(text))
+    return count_spoken_words(text)
 
 
 def alnum_ratio(text: str) -> float:
@@ -52,101 +52,112 @@ def alnum_ratio(text: str) -> float:
     return sum(c.isalnum() for c in visible) / len(visible)
 
 
-def estimate_duration_s(words: int, language: str, cfg: ScriptSettings) -> float:
-    wpm = cfg.words_per_minute_ar if language.startswith("ar") else cfg.words_per_minute_en
-    return round(words / wpm * 60.0, 1)
+def document_of(doc: DocumentInput) -> Document:
+    """``doc.document``, or one rebuilt from the (title, body) sections of an older probe."""
+    if doc.document is not None:
+        return doc.document
+    sections = []
+    for title, body in doc.sections:
+        blocks: list[Paragraph | ListBlock] = []
+        for part in body.split("\n\n"):
+            lines = [ln.strip() for ln in part.splitlines() if ln.strip()]
+            items = [ln[2:].strip() for ln in lines if ln.startswith("- ")]
+            prose = " ".join(ln for ln in lines if not ln.startswith("- "))
+            if prose:
+                blocks.append(Paragraph(sentences=split_sentences(prose)))
+            if items:
+                blocks.append(ListBlock(items=items, depths=[0] * len(items)))
+        sections.append(Section(title=title.strip(), level=1, blocks=list(blocks)))
+    doc_type = doc.doc_type if doc.doc_type in ("pdf", "markdown", "text") else "text"
+    return Document(doc_type=doc_type, pages=doc.pages, sections=sections)
 
 
-def _shorten(sentence: str, words: int = BULLET_WORDS) -> str:
-    parts = sentence.split()
-    if len(parts) <= words:
-        return sentence.rstrip(".")
-    return " ".join(parts[:words]).rstrip(",;:") + "…"
-
-
-def _speakable(body: str) -> str:
-    """Body text as sentences: list items lose their marker and end with a full stop."""
-    lines = []
-    for line in body.splitlines():
-        line = line.strip()
-        if line.startswith("- "):
-            line = line[2:].strip()
-            if line and not re.search(r"[.!?؟:;]$", line):
-                line += "."
-        lines.append(line)
-    return " ".join(lines)
-
-
-def _bullets(body: str, sentences: list[str], limit: int) -> list[str]:
-    items = [ln[2:].strip() for ln in body.splitlines() if ln.startswith("- ") and ln[2:].strip()]
-    source = items or sentences
-    return [_shorten(s) for s in source[:limit]]
-
-
-def generate_script(doc: DocumentInput, language: str, cfg: ScriptSettings) -> Script:
-    """Extractive script from ``doc.sections``; see the module docstring for the rules."""
-    sections = [(t.strip(), b) for t, b in doc.sections if t.strip() or b.strip()]
-    sections = sections[: cfg.max_slides]
-    sentence_lists = [split_sentences(_speakable(body)) for _, body in sections]
-    chosen: list[list[str]] = [
-        s[:1] if s else [t] for (t, _), s in zip(sections, sentence_lists, strict=True)
-    ]
-    budget = cfg.max_words - sum(count_words(" ".join(c)) for c in chosen)
-    depth = 1
-    while budget > 0 and any(len(s) > depth for s in sentence_lists):
-        for i, sentences in enumerate(sentence_lists):
-            if len(sentences) > depth:
-                words = count_words(sentences[depth])
-                if words <= budget:
-                    chosen[i].append(sentences[depth])
-                    budget -= words
-        depth += 1
-    slides = [
-        Slide(
-            title=title or _shorten(chosen[i][0], 6),
-            bullets=_bullets(body, sentence_lists[i], cfg.max_bullets),
-            narration=" ".join(chosen[i]),
-        )
-        for i, (title, body) in enumerate(sections)
-    ]
-    return script_of(slides, language, cfg)
+def generate_script(
+    doc: DocumentInput,
+    language: str,
+    cfg: ScriptSettings,
+    narration: NarrationSettings | None = None,
+) -> Script:
+    """The extractive script of ``doc`` in ``language`` (tasks/script/slides.py)."""
+    return build_script(
+        document_of(doc),
+        language,
+        max_words=cfg.max_words,
+        max_slides=cfg.max_slides,
+        max_bullets=cfg.max_bullets,
+        cfg=narration,
+    )
 
 
 def script_of(slides: list[Slide], language: str, cfg: ScriptSettings) -> Script:
     """A script of ``slides`` with its word count and duration estimate (not yet validated)."""
-    words = sum(count_words(s.narration) for s in slides)
+    del cfg  # the speaking rate is the language's (tasks/script/language.py)
+    narration = " ".join(s.narration for s in slides)
     return Script(
         language=language,
+        voice=voice_for(language),
         slides=slides,
-        word_count=words,
-        estimated_duration_s=estimate_duration_s(words, language, cfg),
+        word_count=count_spoken_words(narration),
+        estimated_duration_s=estimate_duration_s(narration, language),
     )
 
 
-def write_script(doc: DocumentInput, language: str, cfg: ScriptSettings) -> Script:
-    """The validated script of ``doc`` from the configured provider (extractive by default)."""
+def write_script(
+    doc: DocumentInput,
+    language: str | None,
+    cfg: ScriptSettings,
+    narration: NarrationSettings | None = None,
+) -> Script:
+    """The validated script of ``doc`` from the configured provider (extractive by default).
+
+    ``language`` ``None`` or ``"auto"`` means: detect it from the document's text.
+    """
+    narration = narration or NarrationSettings()
+    language = choose_language(
+        doc.text or document_of(doc).text, language, narration.default_language
+    )
     if cfg.provider == "llm":
         script = script_of(request_slides(doc, language, cfg), language, cfg)
     else:
-        script = generate_script(doc, language, cfg)
-    return validate_script(script, cfg)
+        script = generate_script(doc, language, cfg, narration)
+    return validate_script(script, cfg, narration)
 
 
-def validate_script(script: Script, cfg: ScriptSettings) -> Script:
-    """Raise ScriptInvalid unless the script is speakable and within the limits."""
-    if not script.slides or not any(s.narration.strip() for s in script.slides):
+def real_sentences(text: str, min_words: int) -> int:
+    """Sentences of ``text`` with at least ``min_words`` words that contain a letter."""
+    return sum(
+        1
+        for sentence in split_sentences(text)
+        if sum(1 for w in sentence.split() if any(c.isalpha() for c in w)) >= min_words
+    )
+
+
+def validate_script(
+    script: Script, cfg: ScriptSettings, narration: NarrationSettings | None = None
+) -> Script:
+    """Raise ScriptInvalid unless the script is speakable and within the limits.
+
+    Checks, in order: slides exist; the narration is not empty; it is not gibberish (share of
+    letters/digits); it has ``min_sentences`` real sentences; it is within ``max_words``.
+    """
+    narration = narration or NarrationSettings()
+    if not script.slides:
         raise ScriptInvalid("the document has no sections to turn into slides")
-    narration = " ".join(s.narration for s in script.slides)
-    ratio = alnum_ratio(narration)
+    text = " ".join(s.narration for s in script.slides)
+    if not any(c.isalnum() for c in text):
+        raise ScriptInvalid("the script has slides but nothing to say: the narration is empty")
+    ratio = alnum_ratio(text)
     if ratio < cfg.min_alnum_ratio:
         raise ScriptInvalid(
             f"the text looks like gibberish: only {ratio:.0%} of its characters are letters or "
             f"digits (at least {cfg.min_alnum_ratio:.0%} needed); check the file's encoding"
         )
-    if script.word_count < cfg.min_words:
+    found = real_sentences(text, narration.min_sentence_words)
+    if found < narration.min_sentences:
         raise ScriptInvalid(
-            f"the narration has {script.word_count} words; at least {cfg.min_words} are needed "
-            "(REELFLOW_SCRIPT__MIN_WORDS): give the document more text"
+            f"the narration has {found} sentence(s) of real text (at least "
+            f"{narration.min_sentences} of {narration.min_sentence_words}+ words needed): "
+            "give the document some prose"
         )
     if script.word_count > cfg.max_words:
         raise ScriptInvalid(
