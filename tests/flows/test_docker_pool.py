@@ -15,19 +15,22 @@ from pathlib import Path
 import pytest
 
 from infra.jobs.models import JobLimits, JobRequest
-from infra.prefect.client import cancel_job, submit_job
 from infra.settings import Settings, get_settings
 from infra.store.artifacts import open_store
 from tasks.maintenance import reap_jobs
 from tests.support.delivery import assert_delivered
 from tests.support.docker_pool import (
     containers_of,
+    docker,
     docker_job_variables,
     docker_worker,
+    job_secrets,
     oom_events,
     require_image,
+    stage_source,
 )
 from tests.support.documents import SAMPLE_MARKDOWN
+from tests.support.jobs import cancel, submit
 from tests.support.ledgers import ledger
 from tests.support.tools import LONG_DOC, encoder_of, wait_for_run
 
@@ -56,20 +59,22 @@ def pool(
     require_image()
     monkeypatch.setenv("REELFLOW_LEDGER__URL", pg_url)
     get_settings.cache_clear()
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
+    settings = get_settings()
+    secrets = job_secrets(settings, pg_url, tmp_path / "job-secrets")
     log = tmp_path / "worker.log"
-    with docker_worker(prefect_server, log) as worker:
-        yield get_settings(), inbox, pg_url, worker
+    with docker_worker(prefect_server, log, settings, secrets) as worker:
+        yield settings, None, pg_url, worker
     print(log.read_text()[-4000:])  # noqa: T201 - shown by pytest only when the test fails
 
 
 def _submit(pool, text: str, preset: str = "tiny", **limits: int):
-    settings, inbox, pg_url, _ = pool
-    (inbox / "doc.md").write_text(text)
-    request = JobRequest(source="/input/doc.md", preset=preset, limits=JobLimits(**limits))
-    variables = docker_job_variables(settings, pg_url, inbox)
-    return submit_job(request, DEPLOYMENT, settings, job_variables=variables)
+    """Submit through the job service with an s3:// source: no volume mount (issue 11)."""
+    settings = pool[0]
+    request = JobRequest(
+        source=stage_source(settings, text), preset=preset, limits=JobLimits(**limits)
+    )
+    run_id = submit(request, DEPLOYMENT, job_variables=docker_job_variables(settings))
+    return run_id, ledger().list_jobs(limit=1)[0].id
 
 
 def _seconds_to(run_id, name: str, timeout_s: float = 120) -> float:
@@ -90,15 +95,15 @@ def _wait_gone(run_id, timeout_s: float = 30) -> None:
 def test_document_job_runs_in_a_container(pool, tmp_path: Path, record_property):
     settings = pool[0]
     created = time.monotonic()
-    run_id = _submit(pool, SAMPLE_MARKDOWN)
-    assert ledger().get(str(run_id)).status == "QUEUED"  # the row exists from submission
+    run_id, job_id = _submit(pool, SAMPLE_MARKDOWN)
+    assert ledger().get(job_id).status == "QUEUED"  # the row exists from submission
     to_running = _seconds_to(run_id, "Running")
     state = wait_for_run(run_id, 180)
     to_completed = time.monotonic() - created
     assert state.is_completed(), state.message
-    job = ledger().get(str(run_id))
+    job = ledger().get(job_id)
     assert (job.status, job.error_code) == ("SUCCEEDED", None)
-    assert_delivered(str(run_id), settings, tmp_path)
+    assert_delivered(job_id, settings, tmp_path)
     _wait_gone(run_id)
     record_property("created_to_running_s", round(to_running, 2))
     record_property("created_to_completed_s", round(to_completed, 2))
@@ -106,15 +111,23 @@ def test_document_job_runs_in_a_container(pool, tmp_path: Path, record_property)
 
 def test_cancel_stops_the_container_and_removes_everything(pool, record_property):
     settings = pool[0]
-    run_id = _submit(pool, LONG_DOC, preset="hd")
-    job_id = str(run_id)
+    run_id, job_id = _submit(pool, LONG_DOC, preset="hd")
     deadline = time.monotonic() + 120
     while (encoder := encoder_of(job_id)) is None:  # ffmpeg in the container, seen from the host
         assert time.monotonic() < deadline, "the job never reached its encode"
         time.sleep(0.1)
+    # The job container as the locked template made it (issue 9, #9).
+    (container,) = containers_of(run_id, all_states=False)
+    inspected = docker("inspect", "--format", "{{json .HostConfig}}", container)
+    import json
+
+    host = json.loads(inspected.stdout)
+    assert host["Privileged"] is False and not host["CapAdd"]
+    assert host["Binds"] == [f"{settings.home.parent / 'job-secrets'}:/run/secrets/reelflow:ro"]
+    assert host["NetworkMode"] == "host"
 
     requested = time.monotonic()
-    assert cancel_job(job_id, ledger())
+    assert cancel(job_id)
     assert ledger().get(job_id).status == "CANCELED"  # at once, before the run stops
     state = wait_for_run(run_id, 90)
     cancel_s = time.monotonic() - requested
@@ -124,7 +137,7 @@ def test_cancel_stops_the_container_and_removes_everything(pool, record_property
     job = ledger().get(job_id)
     assert (job.status, job.error_code) == ("CANCELED", "user_canceled")
     assert open_store(settings).list_keys(f"jobs/{job_id}/") == []
-    assert not cancel_job(job_id, ledger())  # a second cancel is a no-op
+    assert not cancel(job_id)  # a second cancel is a no-op
     record_property("cancel_to_cancelled_s", round(cancel_s, 2))
 
 
@@ -132,7 +145,7 @@ def test_memory_limit_below_need_fails_with_its_code(pool, monkeypatch: pytest.M
     """64 MB cannot hold the job process: the kernel OOM-kills it; the run is Failed with
     ``resource_limit_exceeded`` (not a bare Crashed), and so is the ledger once reaped."""
     started = time.time()
-    run_id = _submit(pool, SAMPLE_MARKDOWN, max_memory_mb=64)
+    run_id, job_id = _submit(pool, SAMPLE_MARKDOWN, max_memory_mb=64)
     state = wait_for_run(run_id, 180)
     assert state.name == "Failed", state
     assert state.message.startswith("[resource_limit_exceeded]"), state.message
@@ -142,8 +155,8 @@ def test_memory_limit_below_need_fails_with_its_code(pool, monkeypatch: pytest.M
 
     monkeypatch.setenv("REELFLOW_MAINTENANCE__REAPER_STALE_S", "0")
     get_settings.cache_clear()
-    assert str(run_id) in reap_jobs(ledger(), get_settings())["failed"]
-    job = ledger().get(str(run_id))
+    assert job_id in reap_jobs(ledger(), get_settings())["failed"]
+    job = ledger().get(job_id)
     assert (job.status, job.error_code) == ("FAILED", "resource_limit_exceeded")
 
 
@@ -151,7 +164,7 @@ def test_killed_worker_leaves_no_stuck_run_or_container(pool, tmp_path: Path):
     settings, worker = pool[0], pool[3]
     from prefect.client.orchestration import get_client
 
-    run_id = _submit(pool, SAMPLE_MARKDOWN)
+    run_id, job_id = _submit(pool, SAMPLE_MARKDOWN)
     _seconds_to(run_id, "Running")
     assert containers_of(run_id, all_states=False)
     os.killpg(worker.pid, signal.SIGKILL)  # this test's worker only (its own session)
@@ -160,8 +173,8 @@ def test_killed_worker_leaves_no_stuck_run_or_container(pool, tmp_path: Path):
         assert client.read_flow_run(run_id).state.name == "Running"
     state = wait_for_run(run_id, 180)  # the container carries the job on without its worker
     assert state.is_completed(), state.message
-    assert ledger().get(str(run_id)).status == "SUCCEEDED"
-    assert_delivered(str(run_id), settings, tmp_path)
+    assert ledger().get(job_id).status == "SUCCEEDED"
+    assert_delivered(job_id, settings, tmp_path)
     _wait_gone(run_id)  # auto_remove: the container went with its exit
 
 
@@ -171,19 +184,19 @@ def test_oom_during_render_fails_with_its_code(
     """The executor and engine fit, the hd encode does not: whichever process the kernel kills,
     the run ends Failed ``resource_limit_exceeded`` and so does the ledger."""
     started = time.time()
-    run_id = _submit(pool, LONG_DOC, preset="hd", max_memory_mb=OOM_MID_RENDER_MB)
+    run_id, job_id = _submit(pool, LONG_DOC, preset="hd", max_memory_mb=OOM_MID_RENDER_MB)
     state = wait_for_run(run_id, 180)
-    job = ledger().get(str(run_id))
+    job = ledger().get(job_id)
     if job.status != "FAILED":  # the executor itself died: the supervisor told Prefect
         monkeypatch.setenv("REELFLOW_MAINTENANCE__REAPER_STALE_S", "0")
         get_settings.cache_clear()
         reap_jobs(ledger(), get_settings())
-        job = ledger().get(str(run_id))
+        job = ledger().get(job_id)
     assert oom_events(run_id, started), "the engine reported no OOM kill"
     assert state.name == "Failed", state
     assert "[resource_limit_exceeded]" in state.message, state.message
     assert job.stage == "render"
     assert (job.status, job.error_code) == ("FAILED", "resource_limit_exceeded")
     record_property("oom_message", job.error_message)
-    assert open_store(pool[0]).list_keys(f"jobs/{run_id}/") == []
+    assert open_store(pool[0]).list_keys(f"jobs/{job_id}/") == []
     _wait_gone(run_id)

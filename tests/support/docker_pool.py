@@ -1,8 +1,9 @@
 """The Docker work pool under test: the local engine, the worker image, a prefect-docker worker.
 
-Job containers use host networking, so they reach the Prefect test server, moto's S3 server and
-PostgreSQL on 127.0.0.1 exactly as the test process does. The input folder is bind-mounted
-read-only at /input (a Docker job cannot see the caller's files otherwise).
+The pool gets the locked job template of `reelflow bootstrap`: host networking (the build
+machines' engine has no bridge), so job containers reach the Prefect test server, moto's S3 server
+and PostgreSQL on 127.0.0.1; the only mount is the read-only secrets folder; inputs are `s3://`
+sources in the bucket's inbox (no volume mount).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ __all__ = [
     "docker",
     "docker_job_variables",
     "docker_worker",
+    "job_secrets",
+    "stage_source",
     "oom_events",
     "require_image",
 ]
@@ -63,30 +66,27 @@ def require_image() -> None:
         )
 
 
-def docker_job_variables(
-    settings: Settings, ledger_url: str, input_dir: Path, **extra: Any
-) -> dict[str, Any]:
-    """Per-run job variables: the deployment's env for this test's bucket, ledger and input."""
-    input_dir.chmod(0o755)  # the container's user (uid 10001) reads it
-    for path in input_dir.iterdir():
-        path.chmod(0o644)
-    storage = settings.storage
-    # Secrets as in production (prefect.yaml): files mounted read-only, named by *_FILE vars.
-    secrets = input_dir.parent / "job-secrets"
-    secrets.mkdir(exist_ok=True)
-    secrets.chmod(0o755)
+def job_secrets(settings: Settings, ledger_url: str, folder: Path) -> Path:
+    """The job secrets folder, as compose's job-secrets writes it (files the container reads)."""
+    folder.mkdir(exist_ok=True)
+    folder.chmod(0o755)
     for name, value in (
-        ("s3_access_key", storage.s3_access_key),
+        ("s3_access_key", settings.storage.s3_access_key),
         ("s3_secret_key", S3_SECRET),
         ("ledger_url", ledger_url),
     ):
-        (secrets / name).write_text(value)
-        (secrets / name).chmod(0o644)
+        (folder / name).write_text(value)
+        (folder / name).chmod(0o644)
+    return folder
+
+
+def docker_job_variables(settings: Settings, **extra: Any) -> dict[str, Any]:
+    """Per-run job variables: only env (and limits) pass the locked template. The bucket and the
+    ledger of this test; the S3 endpoint and the Prefect API come from the pool's template."""
     env = {
         "REELFLOW_ENV": "production",
         "REELFLOW_STORAGE__BACKEND": "s3",
-        "REELFLOW_STORAGE__S3_ENDPOINT": storage.s3_endpoint,
-        "REELFLOW_STORAGE__BUCKET": storage.bucket,
+        "REELFLOW_STORAGE__BUCKET": settings.storage.bucket,
         "REELFLOW_STORAGE__S3_ACCESS_KEY_FILE": "/run/secrets/reelflow/s3_access_key",
         "REELFLOW_STORAGE__S3_SECRET_KEY_FILE": "/run/secrets/reelflow/s3_secret_key",
         "REELFLOW_LEDGER__URL_FILE": "/run/secrets/reelflow/ledger_url",
@@ -94,14 +94,48 @@ def docker_job_variables(
         "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
         "PREFECT_LOGGING_EXTRA_LOGGERS": "reelflow",
     }
-    volumes = [f"{input_dir}:/input:ro", f"{secrets}:/run/secrets/reelflow:ro"]
-    return {"env": env, "volumes": volumes, **extra}
+    return {"env": env, **extra}
+
+
+def stage_source(settings: Settings, text: str, name: str = "doc.md") -> str:
+    """Put a source in the bucket's inbox: a Docker job reads it with no volume mount."""
+    import uuid
+
+    from infra.store.artifacts import open_store
+
+    key = f"inbox/{uuid.uuid4().hex}/{name}"
+    open_store(settings).put_bytes(key, text.encode(), "text/markdown")
+    return f"s3://{settings.storage.bucket}/{key}"
 
 
 @contextlib.contextmanager
-def docker_worker(api_url: str, log: Path) -> Iterator[subprocess.Popen]:
-    """The reelflow-docker pool, the video-job-docker deployment and a Docker worker."""
-    with pool_worker(api_url, "reelflow-docker", "docker", "video-job-docker", log=log) as worker:
+def docker_worker(
+    api_url: str, log: Path, settings: Settings, secrets: Path
+) -> Iterator[subprocess.Popen]:
+    """The reelflow-docker pool with the locked template reelflow bootstrap writes (for this
+    test's Prefect server, S3 server and secrets folder), its deployment and a Docker worker."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+    from prefect.exceptions import ObjectNotFound
+
+    from infra.prefect.docker_template import docker_base_job_template
+
+    pool_settings = settings.model_copy(deep=True)
+    pool_settings.docker.job_api_url = api_url
+    pool_settings.docker.job_s3_endpoint = settings.storage.s3_endpoint
+    pool_settings.docker.secrets_dir = secrets
+    template = docker_base_job_template(pool_settings)
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool("reelflow-docker")
+            client.update_work_pool("reelflow-docker", WorkPoolUpdate(base_job_template=template))
+        except ObjectNotFound:
+            client.create_work_pool(
+                WorkPoolCreate(name="reelflow-docker", type="docker", base_job_template=template)
+            )
+    with pool_worker(
+        api_url, "reelflow-docker", "docker", "video-job-docker", log=log, create_pool=False
+    ) as worker:
         yield worker
 
 

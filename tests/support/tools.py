@@ -61,14 +61,20 @@ LONG_DOC = "\n".join(
 
 @contextlib.contextmanager
 def pool_worker(
-    api_url: str, pool: str, kind: str, deployment: str, *, log: Path | None = None, **env: str
+    api_url: str,
+    pool: str,
+    kind: str,
+    deployment: str,
+    *,
+    log: Path | None = None,
+    create_pool: bool = True,
+    **env: str,
 ) -> Iterator[subprocess.Popen]:
-    """Work pool ``pool`` of type ``kind``, ``deployment`` from prefect.yaml, and one worker
-    polling every second (its output goes to ``log`` when given)."""
-    for args in (
-        ("work-pool", "create", pool, "--type", kind, "--overwrite"),
-        ("--no-prompt", "deploy", "--name", deployment),
-    ):
+    """Work pool ``pool`` of type ``kind`` (unless ``create_pool`` is False: the caller made it),
+    ``deployment`` from prefect.yaml, and one worker polling every second (its output goes to
+    ``log`` when given)."""
+    steps = [("work-pool", "create", pool, "--type", kind, "--overwrite")] if create_pool else []
+    for args in [*steps, ("--no-prompt", "deploy", "--name", deployment)]:
         done = prefect_cli(*args, api_url=api_url)
         assert done.returncode == 0, done.stdout + done.stderr
     out = log.open("ab") if log is not None else subprocess.DEVNULL
