@@ -127,6 +127,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="reelflow-bench-"))
     os.environ["REELFLOW_HOME"] = str(tmp / "home")
+    os.environ["REELFLOW_INPUT__ROOTS"] = str(tmp)
 
     from prefect import flow
     from prefect.testing.utilities import prefect_test_harness
@@ -134,8 +135,8 @@ def main() -> None:
     from flows.document_job import document_job
     from infra.jobs.models import JobRequest
     from infra.settings import get_settings
-    from tasks.probe import probe_document
-    from tasks.script.extractive import generate_script, validate_script
+    from tasks.probe import inspect_document
+    from tasks.script.extractive import write_script
 
     @flow(name="empty")
     def empty_flow() -> None:
@@ -148,9 +149,7 @@ def main() -> None:
         empty_flow()  # warm-up
         for slides in (3, 20):
             doc_path = make_doc(tmp / f"doc{slides}.md", slides)
-            script = validate_script(
-                generate_script(probe_document(doc_path), "en", settings.script), settings.script
-            )
+            script = write_script(inspect_document(doc_path, settings), "en", settings.script)
             full_times, bare_times, video_s = [], [], 0.0
             for round_no in range(args.rounds):
                 started = time.perf_counter()
