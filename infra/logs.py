@@ -14,24 +14,55 @@ import json
 import logging
 from collections.abc import Iterator
 
-__all__ = ["JobIdFilter", "JsonFormatter", "configure_logging", "current_job_id", "job_context"]
+__all__ = [
+    "JobIdFilter",
+    "JsonFormatter",
+    "configure_logging",
+    "current_job_id",
+    "job_context",
+    "stage_context",
+]
 
 current_job_id: contextvars.ContextVar[str] = contextvars.ContextVar("reelflow_job_id", default="-")
+_fields: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar(
+    "reelflow_log_fields", default=()
+)
 
 
 @contextlib.contextmanager
-def job_context(job_id: str) -> Iterator[None]:
+def job_context(
+    job_id: str, *, flow_run_id: str | None = None, client: str | None = None
+) -> Iterator[None]:
+    """Every record logged inside carries the job id (and flow run id and client when known)."""
     token = current_job_id.set(job_id)
+    extra = {"flow_run_id": flow_run_id or "-", "client": client or "-"}
+    fields_token = _fields.set(tuple({**dict(_fields.get()), **extra}.items()))
     try:
         yield
     finally:
+        _fields.reset(fields_token)
         current_job_id.reset(token)
 
 
+@contextlib.contextmanager
+def stage_context(stage: str) -> Iterator[None]:
+    token = _fields.set(tuple({**dict(_fields.get()), "stage": stage}.items()))
+    try:
+        yield
+    finally:
+        _fields.reset(token)
+
+
 class JobIdFilter(logging.Filter):
+    """Copies the job id, flow run id, stage and client of the current context onto records."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "job_id"):
             record.job_id = current_job_id.get()
+        fields = dict(_fields.get())
+        for name in ("flow_run_id", "stage", "client"):
+            if not hasattr(record, name):
+                setattr(record, name, fields.get(name, "-"))
         return True
 
 
@@ -65,6 +96,8 @@ def configure_logging(level: str = "INFO", json_format: bool = False) -> None:
     handler.setFormatter(
         JsonFormatter()
         if json_format
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s job=%(job_id)s %(message)s")
+        else logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s job=%(job_id)s stage=%(stage)s %(message)s"
+        )
     )
     logger.addHandler(handler)

@@ -43,7 +43,7 @@ from infra.jobs.stages import (
     STAGE_TIMEOUT_ERRORS,
     Stage,
 )
-from infra.logs import job_context
+from infra.logs import configure_logging, job_context, stage_context
 from infra.process.runner import redact_text
 from infra.process.watchdog import JobWatchdog
 from infra.settings import Settings
@@ -163,7 +163,8 @@ def job_scope(
     asks for limits above the operator's.
     """
     job_id = job_id_for(flow_run_id or "", request)
-    with job_context(job_id):
+    configure_logging(settings.log.level, settings.log.json_format)  # in a worker's process too
+    with job_context(job_id, flow_run_id=str(flow_run_id) if flow_run_id else None):
         ledger.claim_job(  # first: a taken id is refused before anything else happens
             job_id,
             flow_run_id=str(flow_run_id) if flow_run_id else None,
@@ -301,13 +302,14 @@ def run_stage(
     if stage != Stage.CLEANUP:
         ctx.guard.check()
         _with_stage_retries(ctx, lambda: ctx.ledger.mark_running(ctx.job_id, stage.value))
-    log.info("stage %s started", stage.value)
-    started = time.monotonic()
-    try:
-        result = configured(*args, **kwargs)
-    except TimeoutError as exc:
-        raise stage_timeout(ctx, stage) from exc
-    log.info("stage %s finished in %.2f s", stage.value, time.monotonic() - started)
+    with stage_context(stage.value):
+        log.info("stage %s started", stage.value)
+        started = time.monotonic()
+        try:
+            result = configured(*args, **kwargs)
+        except TimeoutError as exc:
+            raise stage_timeout(ctx, stage) from exc
+        log.info("stage %s finished in %.2f s", stage.value, time.monotonic() - started)
     if stage != Stage.CLEANUP:
         ctx.progress(stage, 1.0)
     return result

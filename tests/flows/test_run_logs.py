@@ -1,0 +1,42 @@
+"""reelflow's own log lines reach the flow run's Logs (the Prefect UI), with the job id.
+
+Found in a headless browser (issue 15): only Prefect's lines appeared; the `reelflow` logger sat
+at WARNING once Prefect configured logging, although the deployment names it in
+PREFECT_LOGGING_EXTRA_LOGGERS.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra.jobs.models import JobRequest
+from infra.settings import Settings
+from tests.support.documents import SAMPLE_MARKDOWN
+from tests.support.jobs import submit
+from tests.support.tools import process_worker, wait_for_run
+
+pytestmark = [pytest.mark.prefect, pytest.mark.media, pytest.mark.timeout(300)]
+
+
+def test_reelflow_lines_are_in_the_run_logs(prefect_server: str, settings: Settings, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    source = Path(tmp_path) / "doc.md"
+    source.write_text(SAMPLE_MARKDOWN)
+    with process_worker(prefect_server, settings.home, PREFECT_LOGGING_TO_API_ENABLED="true"):
+        run = submit(
+            JobRequest(source=str(source), preset="tiny", job_id="logged-job"),
+            "video-job/video-job-process",
+        )
+        assert wait_for_run(run, 180).is_completed()
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run])), limit=1000
+        )
+    ours = [log for log in logs if log.name.startswith("reelflow")]
+    messages = [log.message for log in ours]
+    assert any("stage probe started" in m for m in messages), messages
+    assert any("stage render started" in m for m in messages), messages
