@@ -59,6 +59,32 @@ def _server():  # noqa: ANN202
     return LocalServer(settings.home, cfg.local_server_port, cfg.server_startup_timeout_s)
 
 
+def drain(
+    pool: Annotated[str, typer.Argument(help="Work pool, e.g. reelflow-docker.")],
+    queue: Annotated[
+        str | None, typer.Option(help="Only this work queue (a worker started on its own queue).")
+    ] = None,
+) -> None:
+    """Stop a pool (or one of its queues) from taking new jobs; running jobs finish."""
+    from infra.prefect.client import set_paused
+
+    prefect_api(settings_for_cli())
+    set_paused(pool, True, queue)
+    console.print(f"{pool}{'/' + queue if queue else ''}: draining (paused)", markup=False)
+
+
+def resume(
+    pool: Annotated[str, typer.Argument(help="Work pool.")],
+    queue: Annotated[str | None, typer.Option(help="Only this work queue.")] = None,
+) -> None:
+    """Let a drained pool (or queue) take jobs again."""
+    from infra.prefect.client import set_paused
+
+    prefect_api(settings_for_cli())
+    set_paused(pool, False, queue)
+    console.print(f"{pool}{'/' + queue if queue else ''}: resumed", markup=False)
+
+
 @server_app.command("start")
 @coded
 def server_start() -> None:
@@ -116,5 +142,7 @@ def db_current() -> None:
 def register(app: typer.Typer) -> None:
     app.command()(coded(bootstrap))
     app.command()(coded(cleanup))
+    app.command()(coded(drain))
+    app.command()(coded(resume))
     app.add_typer(server_app, name="server")
     app.add_typer(db_app, name="db")

@@ -27,6 +27,7 @@ from typing import Any
 
 from infra.errors import (
     IdempotencyConflict,
+    InputInvalid,
     JobDeleted,
     JobIdTaken,
     NotFound,
@@ -123,6 +124,7 @@ class JobService:
         digest: str | None = None,
         job_variables: dict[str, Any] | None = None,
         checked: Preflight | None = None,
+        priority: str = "normal",
         **fields: Any,
     ) -> Submission:
         """Queue ``request`` as a flow run; returns its ledger row (QUEUED, bound to the run)."""
@@ -135,6 +137,9 @@ class JobService:
                         "request; use a new key for a new request"
                     )
                 return Submission(previous, created=False)
+        if priority not in prefect.PRIORITY_QUEUES:
+            choices = ", ".join(prefect.PRIORITY_QUEUES)
+            raise InputInvalid(f"priority {priority[:20]!r} is not one of {choices}")
         checked = checked or self.check(request)
         job_id = checked.request.job_id or uuid.uuid4().hex
         if self.ledger.get(job_id) is not None:
@@ -144,12 +149,14 @@ class JobService:
         variables = dict(job_variables or {})
         if prefect.deployment_pool_type(deployment) == "docker":
             variables.update(docker_job_variables(effective_limits(request.limits, self.settings)))
+        queue, _ = prefect.PRIORITY_QUEUES[priority]
         run_id = prefect.create_flow_run(
             deployment,
             {"request": request.model_dump(mode="json")},
             idempotency_key=job_id,
             job_variables=variables,
-            tags=["reelflow", f"client:{client}"[:100]],
+            tags=["reelflow", f"client:{client}"[:100], f"priority:{priority}"],
+            work_queue_name=queue,
         )
         try:
             job = self.ledger.claim_job(
@@ -162,6 +169,7 @@ class JobService:
                 deployment=deployment,
                 idempotency_key=idempotency_key,
                 request_digest=digest,
+                priority=prefect.PRIORITY_QUEUES[priority][1],
                 **fields,
             )
         except JobIdTaken:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.errors import ConfigError
+from infra.prefect.client import PRIORITY_QUEUES
 from infra.prefect.deploy import attach_job_limit, deploy_all
 from infra.prefect.docker_template import docker_base_job_template
 from infra.settings import Settings
@@ -51,6 +52,7 @@ WORK_POOLS = {
     "reelflow-docker": "docker",
     "reelflow-maintenance": "process",
 }
+JOB_POOLS = ("reelflow-process", "reelflow-docker")
 JOB_CONCURRENCY_LIMIT = "reelflow-jobs"
 HEARTBEAT_AUTOMATION = "reelflow: crash flow runs whose heartbeats stopped"
 PENDING_AUTOMATION = "reelflow: fail flow runs stuck in Pending"
@@ -156,6 +158,26 @@ def _ensure_pool(client: Any, name: str, kind: str, settings: Settings) -> str:
     return "existing"
 
 
+def _ensure_queues(client: Any, pool: str) -> list[str]:
+    """The priority queues of a job pool (high, default, low), in that order; names created."""
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    created = []
+    for name, priority in PRIORITY_QUEUES.values():
+        try:
+            queue = client.read_work_queue_by_name(name, work_pool_name=pool)
+        except ObjectNotFound:
+            try:
+                client.create_work_queue(name=name, work_pool_name=pool, priority=priority)
+                created.append(name)
+            except ObjectAlreadyExists:
+                pass
+            continue
+        if queue.priority != priority:
+            client.update_work_queue(queue.id, priority=priority)
+    return created
+
+
 def _ensure_limit(client: Any, size: int) -> str:
     from prefect.client.schemas.actions import (
         GlobalConcurrencyLimitCreate,
@@ -226,6 +248,9 @@ def bootstrap(
     with get_client(sync_client=True) as client:
         for name, kind in WORK_POOLS.items():
             note(name, _ensure_pool(client, name, kind, settings))
+            if name in JOB_POOLS:
+                for queue in _ensure_queues(client, name):
+                    note(f"{name}/{queue}", True)
         note(JOB_CONCURRENCY_LIMIT, _ensure_limit(client, settings.prefect.job_concurrency))
         for automation in _automations(heartbeat_s, pending_timeout_s):
             note(automation.name, _ensure_automation(client, automation))

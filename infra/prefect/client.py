@@ -15,7 +15,9 @@ from uuid import UUID
 from infra.errors import ConfigError
 
 __all__ = [
+    "PRIORITY_QUEUES",
     "RunState",
+    "set_paused",
     "cancel_flow_run",
     "create_flow_run",
     "deployment_pool_type",
@@ -24,6 +26,16 @@ __all__ = [
 ]
 
 log = logging.getLogger("reelflow.prefect")
+
+
+# A job's priority -> the work queue of its pool that carries it. Prefect hands out runs from the
+# queue with the smallest priority number first ("high" before "default" before "low");
+# `reelflow bootstrap` creates the queues in every job pool.
+PRIORITY_QUEUES: dict[str, tuple[str, int]] = {
+    "high": ("high", 1),
+    "normal": ("default", 2),
+    "low": ("low", 3),
+}
 
 
 class RunState(NamedTuple):
@@ -123,3 +135,25 @@ def fail_flow_run(flow_run_id: UUID | str, message: str) -> None:
 
     with get_client(sync_client=True) as client:
         client.set_flow_run_state(UUID(str(flow_run_id)), Failed(message=message), force=True)
+
+
+def set_paused(pool: str, paused: bool, queue: str | None = None) -> None:
+    """Pause (drain) or resume a work pool, or one of its work queues.
+
+    A paused pool or queue hands out no new run; runs already Pending or Running finish (Prefect's
+    own mechanism: the dispatch query skips paused pools and queues). Scheduled runs wait.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolUpdate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            if queue is None:
+                client.update_work_pool(pool, WorkPoolUpdate(is_paused=paused))
+            else:
+                found = client.read_work_queue_by_name(queue, work_pool_name=pool)
+                client.update_work_queue(found.id, is_paused=paused)
+        except ObjectNotFound as exc:
+            what = f"work queue {queue} of pool {pool}" if queue else f"work pool {pool}"
+            raise ConfigError(f"{what} does not exist") from exc
