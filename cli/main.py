@@ -12,6 +12,7 @@ import typer
 
 from cli import admin, jobs
 from cli.common import err_console
+from cli.webhooks import webhooks_app
 from infra.errors import ReelflowError
 
 __all__ = ["app", "main"]
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 jobs.register(app)
 admin.register(app)
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def main() -> None:  # pragma: no cover - console entry point

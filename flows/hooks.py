@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from infra.errors import ReelflowError, code_from_message
+from infra.prefect.bootstrap import JOB_FINISHED_EVENT
 from infra.prefect.client import fail_flow_run
 from infra.process.cgroup import oom_report
 from infra.settings import Settings, get_settings
@@ -45,6 +46,16 @@ def _owned(flow_run: Any) -> tuple[str, Settings, JobLedger] | None:
     return job_id, settings, ledger
 
 
+def _announce(job_id: str) -> None:
+    """Tell Prefect the job's outcome is recorded: the webhook automation delivers its outbox."""
+    from prefect.events import emit_event
+
+    emit_event(
+        event=JOB_FINISHED_EVENT,
+        resource={"prefect.resource.id": f"reelflow.job.{job_id}", "reelflow.job.id": job_id},
+    )
+
+
 def _guarded(what: str, fn: Callable[..., Any], *args: Any) -> None:
     try:
         fn(*args)
@@ -62,6 +73,7 @@ def on_failed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
     _guarded("ledger", ledger.mark_failed, job_id, code, message)
     _guarded("objects", discard_uncommitted, open_store(settings), job_id)
     _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)
+    _guarded("event", _announce, job_id)
 
 
 def on_crashed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
@@ -82,6 +94,7 @@ def on_crashed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
     _guarded("ledger", ledger.mark_failed, job_id, code, message)
     _guarded("objects", discard_uncommitted, open_store(settings), job_id)
     _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)
+    _guarded("event", _announce, job_id)
 
 
 def on_cancelled(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
@@ -92,6 +105,7 @@ def on_cancelled(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
     _guarded("ledger", ledger.mark_canceled, job_id)
     _guarded("objects", discard_after_cancel, open_store(settings), ledger, job_id)
     _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)
+    _guarded("event", _announce, job_id)
 
 
 def on_completed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
@@ -99,3 +113,4 @@ def on_completed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
     if owned is not None:
         job_id, settings, _ = owned
         _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)
+        _guarded("event", _announce, job_id)

@@ -36,6 +36,8 @@ from infra.store.artifacts import S3Store
 
 __all__ = [
     "HEARTBEAT_AUTOMATION",
+    "JOB_FINISHED_EVENT",
+    "WEBHOOK_AUTOMATION",
     "JOB_CONCURRENCY_LIMIT",
     "PENDING_AUTOMATION",
     "WORK_POOLS",
@@ -55,6 +57,9 @@ WORK_POOLS = {
 JOB_POOLS = ("reelflow-process", "reelflow-docker")
 JOB_CONCURRENCY_LIMIT = "reelflow-jobs"
 HEARTBEAT_AUTOMATION = "reelflow: crash flow runs whose heartbeats stopped"
+WEBHOOK_AUTOMATION = "reelflow: deliver webhooks when a job ends"
+JOB_FINISHED_EVENT = "reelflow.job.finished"
+WEBHOOK_DEPLOYMENT = "deliver-webhooks/deliver-webhooks"
 PENDING_AUTOMATION = "reelflow: fail flow runs stuck in Pending"
 
 MISSED_HEARTBEATS = 3
@@ -213,6 +218,28 @@ def _ensure_automation(client: Any, automation: Any) -> bool:
     return False
 
 
+def _webhook_automation(client: Any) -> Any:
+    """On a job's outcome event, run the webhook deliverer (it sends whatever is due)."""
+    from prefect.events.actions import RunDeployment
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+
+    deployment = client.read_deployment_by_name(WEBHOOK_DEPLOYMENT)
+    trigger = EventTrigger(
+        match={"prefect.resource.id": "reelflow.job.*"},
+        expect={JOB_FINISHED_EVENT},
+        posture=Posture.Reactive,
+        threshold=1,
+        within=timedelta(0),
+    )
+    action = RunDeployment(source="selected", deployment_id=deployment.id, parameters={})
+    return AutomationCore(
+        name=WEBHOOK_AUTOMATION,
+        description="Deliver the webhook outbox seconds after a job ends.",
+        trigger=trigger,
+        actions=[action],
+    )
+
+
 def _ensure_bucket(settings: Settings) -> bool:
     return S3Store.from_settings(settings).ensure_bucket()
 
@@ -260,4 +287,5 @@ def bootstrap(
         deploy_all(project_dir)
         with get_client(sync_client=True) as client:
             report["limited_deployments"] = attach_job_limit(client, JOB_CONCURRENCY_LIMIT)
+            note(WEBHOOK_AUTOMATION, _ensure_automation(client, _webhook_automation(client)))
     return report

@@ -31,6 +31,7 @@ from infra.settings.script import ScriptSettings
 from infra.settings.secret_files import SecretFileSource
 from infra.settings.stages import StageSettings
 from infra.settings.storage import StorageSettings
+from infra.settings.webhooks import WebhookSettings
 
 __all__ = [
     "DockerSettings",
@@ -46,6 +47,7 @@ __all__ = [
     "Settings",
     "StageSettings",
     "StorageSettings",
+    "WebhookSettings",
     "get_settings",
     "use_settings",
 ]
@@ -79,6 +81,7 @@ class Settings(BaseSettings):
     net: NetSettings = NetSettings()
     prefect: PrefectSettings = PrefectSettings()
     docker: DockerSettings = DockerSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:

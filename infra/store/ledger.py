@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from infra.errors import InternalError, JobIdTaken, LedgerUnavailable
 from infra.settings import LedgerSettings
 from infra.store.migrate import ensure_current
+from infra.store.outbox import EVENT_FOR_STATUS, Outbox, enqueue_job_event
 from infra.store.schema import TERMINAL, Job, JobStatus, utcnow
 
 __all__ = ["TERMINAL", "Job", "JobLedger", "JobStatus", "ledger_errors"]
@@ -114,6 +115,7 @@ class JobLedger:
                 url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=10
             )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.outbox = Outbox(self)
         if migrate:
             with ledger_errors("migration"):
                 ensure_current(self.engine)
@@ -196,7 +198,11 @@ class JobLedger:
 
     # -- transitions -------------------------------------------------------------------------
 
-    def _transition(self, job_id: str, values: dict[str, Any], what: str = "update") -> bool:
+    def _transition(
+        self, job_id: str, values: dict[str, Any], what: str = "update", event: str | None = None
+    ) -> bool:
+        """Apply ``values`` unless the job is terminal; with ``event``, enqueue its webhook
+        deliveries in the same transaction (the outbox: recorded together or not at all)."""
         values = {**values, "updated_at": utcnow()}
 
         def op(session: Session) -> bool:
@@ -205,16 +211,21 @@ class JobLedger:
                 .where(Job.id == job_id, Job.status.not_in(_TERMINAL_VALUES))
                 .values(**values)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            changed = bool(result.rowcount)  # type: ignore[attr-defined]
+            if changed and event is not None:
+                enqueue_job_event(session, job_id, event)
+            return changed
 
         return self.write(op, what)
 
     def mark_running(self, job_id: str, stage: str, **fields: Any) -> bool:
         values: dict[str, Any] = {"status": JobStatus.RUNNING, "stage": stage, **fields}
         job = self.get(job_id)
-        if job is not None and job.started_at is None:
+        first = job is not None and job.started_at is None
+        if first:
             values["started_at"] = utcnow()
-        return self._transition(job_id, values, "mark running")
+        event = EVENT_FOR_STATUS["RUNNING"] if first else None
+        return self._transition(job_id, values, "mark running", event)
 
     def set_progress(self, job_id: str, percent: float) -> bool:
         return self._transition(job_id, {"progress": round(percent, 1)}, "progress")
@@ -231,6 +242,7 @@ class JobLedger:
                 **fields,
             },
             "mark succeeded",
+            EVENT_FOR_STATUS["SUCCEEDED"],
         )
 
     def mark_failed(self, job_id: str, code: str, message: str, detail: str | None = None) -> bool:
@@ -242,7 +254,7 @@ class JobLedger:
         }
         if detail:
             values["error_detail"] = detail[-DETAIL_CHARS:]
-        return self._transition(job_id, values, "mark failed")
+        return self._transition(job_id, values, "mark failed", EVENT_FOR_STATUS["FAILED"])
 
     def mark_canceled(self, job_id: str, message: str = "canceled by request") -> bool:
         return self._transition(
@@ -254,6 +266,7 @@ class JobLedger:
                 "finished_at": utcnow(),
             },
             "mark canceled",
+            EVENT_FOR_STATUS["CANCELED"],
         )
 
     def touch(self, job_id: str) -> bool:

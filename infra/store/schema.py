@@ -99,10 +99,12 @@ class Job(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     artifacts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, nullable=True, index=True
+    )
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     # -- revision 0002 -----------------------------------------------------------------------
     client: Mapped[str | None] = mapped_column(String(128), index=True)
@@ -174,6 +176,7 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # revision 0003
 
 
 class DeliveryAttempt(Base):

@@ -325,6 +325,7 @@ def test_every_deployment_has_a_pool_and_a_worker(rendered: dict[str, Any]) -> N
         "sweeper",
         "retention",
         "ledger-maintenance",
+        "deliver-webhooks",
     }
     for deployment in maintenance:
         assert served[deployment["work_pool"]["name"]] == "maintenance"

@@ -205,13 +205,14 @@ def test_db_upgrade_command_on_a_fresh_ledger(settings, tmp_path: Path):
     from typer.testing import CliRunner
 
     from cli.main import app
+    from infra.store.migrate import HEAD
 
     runner = CliRunner()
     done = runner.invoke(app, ["db", "upgrade"])
     assert done.exit_code == 0, done.output
-    assert "-> 0002" in done.output
+    assert f"-> {HEAD}" in done.output
     current = runner.invoke(app, ["db", "current"])
-    assert current.output.startswith("0002")
+    assert current.output.startswith(HEAD)
 
 
 def test_database_errors_get_their_own_codes(tmp_path: Path):
