@@ -53,15 +53,17 @@ def test_deployment_topology_matches_the_snapshot():
 def test_bootstrap_registers_every_deployment_after_its_pool(prefect_server: str, settings):
     from prefect.client.orchestration import get_client
 
-    report = bootstrap(settings, project_dir=ROOT)
+    bootstrap(settings, project_dir=ROOT)
+    report = bootstrap(settings, project_dir=ROOT)  # again: deploying again must keep the limit
     topology = _topology()
     with get_client(sync_client=True) as client:
         found = {}
         for name in topology:
             entry = topology[name]["entrypoint"].split(":")[1]
-            flow_name = {"document_job": "video-job"}.get(
-                entry, "reelflow-" + entry.replace("_", "-")
-            )
+            flow_name = {
+                "document_job": "video-job",
+                "deliver_webhooks": "deliver-webhooks",
+            }.get(entry, "reelflow-" + entry.replace("_", "-"))
             found[name] = client.read_deployment_by_name(f"{flow_name}/{name}")
         limit = client.read_global_concurrency_limit_by_name(JOB_CONCURRENCY_LIMIT)
         raw = {name: client._client.get(f"/deployments/{d.id}").json() for name, d in found.items()}

@@ -29,7 +29,7 @@ from typing import Any
 
 from infra.errors import ConfigError
 from infra.prefect.client import PRIORITY_QUEUES
-from infra.prefect.deploy import attach_job_limit, deploy_all
+from infra.prefect.deploy import attach_job_limit, deploy_all, detach_job_limit
 from infra.prefect.docker_template import docker_base_job_template
 from infra.settings import Settings
 from infra.store.artifacts import S3Store
@@ -284,8 +284,11 @@ def bootstrap(
     if settings.storage.backend == "s3":
         note(f"bucket:{settings.storage.bucket}", _ensure_bucket(settings))
     if project_dir is not None:
+        with get_client(sync_client=True) as client:
+            detach_job_limit(client)  # else deploying again deletes the shared limit
         deploy_all(project_dir)
         with get_client(sync_client=True) as client:
+            _ensure_limit(client, settings.prefect.job_concurrency)
             report["limited_deployments"] = attach_job_limit(client, JOB_CONCURRENCY_LIMIT)
             note(WEBHOOK_AUTOMATION, _ensure_automation(client, _webhook_automation(client)))
     return report

@@ -18,7 +18,7 @@ from typing import Any
 
 from infra.errors import ConfigError
 
-__all__ = ["JOB_FLOWS", "attach_job_limit", "deploy_all"]
+__all__ = ["JOB_FLOWS", "attach_job_limit", "deploy_all", "detach_job_limit"]
 
 JOB_FLOWS = ("video-job", "media-job")
 
@@ -47,6 +47,27 @@ def deploy_all(project_dir: Path, timeout_s: float = 600) -> None:
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
         raise ConfigError(f"prefect deploy --all failed in {project_dir}:\n{tail}")
+
+
+def _job_deployments(client: Any) -> list[Any]:
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    job_flows = FlowFilter(name=FlowFilterName(any_=list(JOB_FLOWS)))
+    return list(client.read_deployments(flow_filter=job_flows))
+
+
+def detach_job_limit(client: Any) -> None:
+    """Unbind the job deployments from the job limit before they are deployed again.
+
+    Pitfall (Prefect 3.8.8): ``prefect deploy`` sends ``concurrency_limit: null``, and the server
+    then *deletes* the concurrency limit bound to the deployment, i.e. the shared reelflow-jobs.
+    Detached first, nothing is deleted; bootstrap binds them again afterwards.
+    """
+    for deployment in _job_deployments(client):
+        response = client._client.patch(
+            f"/deployments/{deployment.id}", json={"global_concurrency_limit_id": None}
+        )
+        response.raise_for_status()
 
 
 def attach_job_limit(client: Any, limit_name: str) -> list[str]:
