@@ -171,6 +171,7 @@ def job_scope(
             source=request.source,
             kind=kind.value,
             preset=request.preset,
+            client=request.client,
         )
         limits = effective_limits(request.limits, settings)
         progress_id = _progress_artifact(job_id, description)

@@ -90,6 +90,15 @@ class JobRequest(BaseModel):
         description="Job id (letters, digits, '_', '-'; claimed once); default: the flow run id.",
     )
     limits: JobLimits = Field(default_factory=JobLimits)
+    client: str | None = Field(
+        None,
+        max_length=128,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description=(
+            "Who asked for the job, for runs started in Prefect (the UI, a hook's automation). "
+            "The job API ignores it and records the API key's name."
+        ),
+    )
 
 
 class DocumentInput(BaseModel):

@@ -144,7 +144,9 @@ class JobService:
         job_id = checked.request.job_id or uuid.uuid4().hex
         if self.ledger.get(job_id) is not None:
             raise JobIdTaken(f"job id {job_id} is already taken; choose another id")
-        request = checked.request.model_copy(update={"job_id": job_id, "kind": checked.kind})
+        request = checked.request.model_copy(
+            update={"job_id": job_id, "kind": checked.kind, "client": client}
+        )
         deployment = deployment or self.deployment_for(checked.kind)
         variables = dict(job_variables or {})
         if prefect.deployment_pool_type(deployment) == "docker":

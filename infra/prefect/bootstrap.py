@@ -208,14 +208,89 @@ def _ensure_limit(client: Any, size: int) -> str:
     return "existing"
 
 
-def _ensure_automation(client: Any, automation: Any) -> bool:
+def _ensure_automation(client: Any, automation: Any, *, replace: bool = False) -> bool | str:
+    """Create ``automation`` when missing. With ``replace`` (automations that follow settings:
+    watch rules, hooks), one that differs is recreated ('updated'); otherwise it is kept."""
     found = client.read_automations_by_name(automation.name)
     if not found:
         client.create_automation(automation)
         return True
-    if found[0].trigger.model_dump() != automation.trigger.model_dump():  # sets: order-free
+    same = found[0].trigger.model_dump() == automation.trigger.model_dump() and [
+        a.model_dump() for a in found[0].actions
+    ] == [a.model_dump() for a in automation.actions]
+    if same:
+        return False
+    if not replace:
         log.warning("automation %r differs; left unchanged (delete it to apply)", automation.name)
-    return False
+        return False
+    for old in found:
+        client.delete_automation(old.id)
+    client.create_automation(automation)
+    return "updated"
+
+
+def _inbound_automations(client: Any, settings: Settings) -> list[Any]:
+    """One automation per watch rule and per generic hook: their event runs their deployment."""
+    from prefect.events.actions import RunDeployment
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+
+    from infra.webhooks.inbound import HOOK_EVENT, SOURCE_EVENT
+
+    automations = []
+    for rule in settings.webhooks.watch:
+        request: dict[str, Any] = {
+            "source": "s3://{{ event.resource['reelflow.bucket'] }}/"
+            "{{ event.resource['reelflow.key'] }}",
+            "kind": rule.kind,
+            "job_id": "{{ event.resource['reelflow.job-id'] }}",
+            "client": f"s3:{rule.name}",
+        }
+        if rule.preset:
+            request["preset"] = rule.preset
+        trigger = EventTrigger(
+            match={"prefect.resource.id": "reelflow.object.*", "reelflow.watch": rule.name},
+            expect={SOURCE_EVENT},
+            posture=Posture.Reactive,
+            threshold=1,
+            within=timedelta(0),
+        )
+        deployment = client.read_deployment_by_name(rule.deployment)
+        automations.append(
+            AutomationCore(
+                name=f"reelflow: uploads under {rule.prefix} start jobs ({rule.name})",
+                trigger=trigger,
+                actions=[
+                    RunDeployment(
+                        source="selected",
+                        deployment_id=deployment.id,
+                        parameters={"request": request},
+                    )
+                ],
+            )
+        )
+    for name, hook in settings.webhooks.generic_hooks.items():
+        trigger = EventTrigger(
+            match={"prefect.resource.id": f"reelflow.hook.{name}"},
+            expect={HOOK_EVENT},
+            posture=Posture.Reactive,
+            threshold=1,
+            within=timedelta(0),
+        )
+        deployment = client.read_deployment_by_name(hook.deployment)
+        automations.append(
+            AutomationCore(
+                name=f"reelflow: hook {name} starts jobs",
+                trigger=trigger,
+                actions=[
+                    RunDeployment(
+                        source="selected",
+                        deployment_id=deployment.id,
+                        parameters={"request": "{{ event.payload.request }}"},
+                    )
+                ],
+            )
+        )
+    return automations
 
 
 def _webhook_automation(client: Any) -> Any:
@@ -267,7 +342,7 @@ def bootstrap(
     report: dict[str, list[str]] = {"created": [], "existing": [], "updated": []}
 
     def note(name: str, outcome: str | bool) -> None:
-        if isinstance(outcome, bool):
+        if isinstance(outcome, bool):  # created or not
             outcome = "created" if outcome else "existing"
         report[outcome].append(name)
         log.info("%s %s", outcome, name)
@@ -291,4 +366,6 @@ def bootstrap(
             _ensure_limit(client, settings.prefect.job_concurrency)
             report["limited_deployments"] = attach_job_limit(client, JOB_CONCURRENCY_LIMIT)
             note(WEBHOOK_AUTOMATION, _ensure_automation(client, _webhook_automation(client)))
+            for automation in _inbound_automations(client, settings):
+                note(automation.name, _ensure_automation(client, automation, replace=True))
     return report

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
             self.ledger.url = f"sqlite:///{self.home / 'ledger.db'}"
         if not self.input.roots:
             self.input.roots = [self.home / "inbox"]
+        for rule in self.webhooks.watch:
+            if not any(rule.prefix.startswith(p) for p in self.input.s3_prefixes):
+                raise ValueError(
+                    f"watch rule {rule.name!r}: prefix {rule.prefix!r} is not under an allowed "
+                    "source prefix (REELFLOW_INPUT__S3_PREFIXES)"
+                )
         from infra.media.presets import PRESETS
 
         if self.render.default_preset not in PRESETS:

@@ -21,8 +21,11 @@ class InputSettings(BaseModel):
         ),
     )
     s3_prefixes: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["inbox/"],
-        description="Key prefixes an s3://<bucket>/<key> source may name, separated by ','.",
+        default_factory=lambda: ["inbox/", "uploads/"],
+        description=(
+            "Key prefixes an s3://<bucket>/<key> source may name, separated by ','; inbox/ holds "
+            "API uploads, uploads/ is the default drop area of the bucket-notification hook."
+        ),
     )
     max_bytes: int = Field(
         20 * 1024 * 1024, description="Largest accepted document (PDF, Markdown, text), in bytes."

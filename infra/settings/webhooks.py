@@ -4,7 +4,24 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, SecretStr
 
-__all__ = ["WebhookSettings"]
+__all__ = ["GenericHook", "WatchRule", "WebhookSettings"]
+
+
+class WatchRule(BaseModel):
+    """Objects created under ``prefix`` of the bucket start a job on ``deployment``."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
+    prefix: str = Field(min_length=1)
+    kind: str = "auto"
+    preset: str | None = None
+    deployment: str = "video-job/video-job-docker"
+
+
+class GenericHook(BaseModel):
+    """A system that starts jobs with signed requests to /v1/hooks/generic/<name>."""
+
+    secret: SecretStr
+    deployment: str = "video-job/video-job-docker"
 
 
 class WebhookSettings(BaseModel):
@@ -26,3 +43,24 @@ class WebhookSettings(BaseModel):
         120.0, description="A deliverer owns a due delivery this long (others skip it)."
     )
     batch: int = Field(100, description="Deliveries handled per deliverer run.")
+    s3_token: SecretStr = Field(
+        SecretStr(""),
+        description=(
+            "Token MinIO sends in Authorization with bucket notifications (its notify_webhook "
+            "auth_token, set to 'Bearer <token>'); empty: /v1/hooks/s3 is off."
+        ),
+    )
+    watch: list[WatchRule] = Field(
+        default_factory=list,
+        description=(
+            'Watch rules as JSON: [{"name": "uploads", "prefix": "uploads/", "kind": "auto", '
+            '"preset": "hd", "deployment": "video-job/video-job-docker"}].'
+        ),
+    )
+    generic_hooks: dict[str, GenericHook] = Field(
+        default_factory=dict,
+        description='Generic hooks as JSON: {"billing": {"secret": "...", "deployment": "..."}}.',
+    )
+    replay_window_s: float = Field(
+        300.0, description="Signed inbound requests older than this (or reused) are refused."
+    )
