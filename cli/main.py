@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from cli import admin, jobs
+from cli import admin, jobs, keys, serve
 from cli.common import err_console
 from infra.errors import ReelflowError
 
@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 jobs.register(app)
 admin.register(app)
+keys.register(app)
+serve.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from infra.errors import ConfigError
+from infra.settings.api import ApiSettings
 from infra.settings.input import InputSettings
 from infra.settings.ledger import LedgerSettings
 from infra.settings.limits import LimitSettings
@@ -32,6 +33,7 @@ from infra.settings.stages import StageSettings
 from infra.settings.storage import StorageSettings
 
 __all__ = [
+    "ApiSettings",
     "InputSettings",
     "LedgerSettings",
     "LimitSettings",
@@ -76,6 +78,14 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     net: NetSettings = NetSettings()
     prefect: PrefectSettings = PrefectSettings()
+    api: ApiSettings = ApiSettings()
+    redis_url: str | None = Field(
+        None,
+        description=(
+            "Redis shared by the gateway replicas (rate-limit buckets), e.g. "
+            "redis://127.0.0.1:6379/0; unset: limits are kept in each process's memory."
+        ),
+    )
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:

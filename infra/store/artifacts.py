@@ -15,13 +15,13 @@ import hashlib
 import mimetypes
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from infra.errors import StorageError, StorageRejected, StorageUnavailable
+from infra.errors import InputTooLarge, StorageError, StorageRejected, StorageUnavailable
 from infra.settings import Settings
 from infra.store.layout import Area, parse_job_prefix
 
@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 CHUNK = 1024 * 1024
+# Part size of streamed uploads of unknown length: the minio SDK holds one part in memory.
+STREAM_PART_SIZE = 8 * 1024 * 1024
 _TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".ts": "video/mp2t",
@@ -83,6 +85,16 @@ class ArtifactStore(Protocol):
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject: ...
 
+    def put_stream(
+        self, key: str, chunks: Iterable[bytes], content_type: str, max_bytes: int
+    ) -> StoredObject:
+        """Store ``chunks`` (length unknown up front) without holding them whole in memory.
+
+        InputTooLarge as soon as more than ``max_bytes`` arrived; on that or any other error
+        (the iterator's own included) nothing is left under ``key``, not even a partial upload.
+        """
+        ...
+
     def get_bytes(self, key: str) -> bytes: ...
 
     def iter_chunks(self, key: str) -> Iterator[bytes]:
@@ -112,6 +124,54 @@ class ArtifactStore(Protocol):
     def url_for(self, key: str, expires_s: int | None = None) -> str:
         """A URL a client can GET the object at (presigned for S3; ``file://`` locally)."""
         ...
+
+
+class _CountedChunks:
+    """Chunks passed through with their size and sha256; InputTooLarge past ``max_bytes``."""
+
+    def __init__(self, chunks: Iterable[bytes], max_bytes: int, key: str) -> None:
+        self._chunks = chunks
+        self._max = max_bytes
+        self._key = key
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self.size += len(chunk)
+            if self.size > self._max:
+                raise InputTooLarge(
+                    f"{self._key.rsplit('/', 1)[-1]} is larger than the limit of "
+                    f"{self._max / 1e6:.1f} MB"
+                )
+            self._digest.update(chunk)
+            yield chunk
+
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+
+class _ChunkReader:
+    """A file-like ``read(n)`` over chunks: one call returns ``n`` bytes (the SDK's part), so
+    the SDK never concatenates small reads."""
+
+    def __init__(self, source: _CountedChunks) -> None:
+        self.source = source
+        self._iter = iter(source)
+        self._buffer = bytearray()
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._iter, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if size < 0 or size >= len(self._buffer):
+            out, self._buffer = bytes(self._buffer), bytearray()
+        else:
+            out = bytes(self._buffer[:size])
+            del self._buffer[:size]
+        return out
 
 
 def _local_write_error(key: str, base: Path, exc: OSError) -> StorageError:
@@ -163,6 +223,25 @@ class LocalStore:
                 tmp.unlink(missing_ok=True)
         except OSError as exc:
             raise _local_write_error(key, self.base, exc) from exc
+
+    def put_stream(
+        self, key: str, chunks: Iterable[bytes], content_type: str, max_bytes: int
+    ) -> StoredObject:
+        target = self._path(key)
+        counted = _CountedChunks(chunks, max_bytes, key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.partial")
+            try:
+                with tmp.open("wb") as out:
+                    for chunk in counted:
+                        out.write(chunk)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            raise _local_write_error(key, self.base, exc) from exc
+        return StoredObject(key, counted.size, counted.sha256(), content_type)
 
     def get_bytes(self, key: str) -> bytes:
         try:
@@ -367,6 +446,24 @@ class S3Store:
                 self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
             )
         return StoredObject(key, len(data), hashlib.sha256(data).hexdigest(), content_type)
+
+    def put_stream(
+        self, key: str, chunks: Iterable[bytes], content_type: str, max_bytes: int
+    ) -> StoredObject:
+        """One PUT when the stream fits one part, else a multipart upload the SDK aborts when
+        the stream raises (InputTooLarge included): nothing is left under ``key``."""
+        reader = _ChunkReader(_CountedChunks(chunks, max_bytes, key))
+        with s3_errors(f"upload of {key} failed"):
+            self.client.put_object(
+                self.bucket,
+                key,
+                reader,  # type: ignore[arg-type]
+                length=-1,
+                part_size=min(self.part_size, STREAM_PART_SIZE),
+                content_type=content_type,
+            )
+        counted = reader.source
+        return StoredObject(key, counted.size, counted.sha256(), content_type)
 
     def get_bytes(self, key: str) -> bytes:
         with s3_errors(f"download of {key} failed"):
