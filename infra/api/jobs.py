@@ -37,6 +37,8 @@ from infra.store.ledger import Job, JobStatus
 __all__ = ["base_url", "job_document", "router"]
 
 MAX_JSON_BYTES = 64 * 1024
+# What a client may name as a JSON source: never a path on the gateway's host.
+REMOTE_SOURCES = ("s3://", "https://", "http://")
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,128}$"
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
@@ -131,6 +133,11 @@ async def submit_job(
                 submission = JobSubmission.model_validate(body)
             except ValidationError as exc:
                 raise invalid(exc) from exc
+            if not submission.source.startswith(REMOTE_SOURCES):
+                raise InputInvalid(
+                    "a JSON source is s3://<bucket>/inbox/... or an https:// URL; upload a "
+                    "local file as multipart/form-data"
+                )
             digest = request_digest(body)
         else:
             raise InputInvalid("send application/json or multipart/form-data")

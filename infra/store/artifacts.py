@@ -38,8 +38,9 @@ __all__ = [
 ]
 
 CHUNK = 1024 * 1024
-# Part size of streamed uploads of unknown length: the minio SDK holds one part in memory.
-STREAM_PART_SIZE = 8 * 1024 * 1024
+# Part size of streamed uploads of unknown length: the minio SDK holds one part in memory, so
+# S3's minimum keeps a gateway's upload memory small (10,000 parts still allow 50 GB).
+STREAM_PART_SIZE = 5 * 1024 * 1024
 _TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".ts": "video/mp2t",
@@ -158,20 +159,23 @@ class _ChunkReader:
     def __init__(self, source: _CountedChunks) -> None:
         self.source = source
         self._iter = iter(source)
-        self._buffer = bytearray()
+        self._rest = b""
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
+        parts = [self._rest] if self._rest else []
+        held = len(self._rest)
+        while size < 0 or held < size:
             chunk = next(self._iter, None)
             if chunk is None:
                 break
-            self._buffer += chunk
-        if size < 0 or size >= len(self._buffer):
-            out, self._buffer = bytes(self._buffer), bytearray()
+            parts.append(chunk)
+            held += len(chunk)
+        data = b"".join(parts)
+        if 0 <= size < len(data):
+            data, self._rest = data[:size], data[size:]
         else:
-            out = bytes(self._buffer[:size])
-            del self._buffer[:size]
-        return out
+            self._rest = b""
+        return data
 
 
 def _local_write_error(key: str, base: Path, exc: OSError) -> StorageError:
