@@ -23,6 +23,28 @@ __all__ = ["register"]
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+def _bound_malloc() -> None:
+    """Large buffers (an upload's part, a download's chunk) go back to the OS when freed.
+
+    glibc raises its mmap threshold after the first large free, after which such buffers come
+    from per-thread heaps that rarely shrink: a gateway would keep tens of MB after each upload.
+    A fixed threshold (which also disables the dynamic one) keeps its memory flat."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        return
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
 def _embedded() -> bool:
     """True when no Prefect API is configured (env or profile): the local server is ours."""
     if os.environ.get("PREFECT_API_URL"):
@@ -51,6 +73,7 @@ def serve(
     from infra.store.ledger import JobLedger
 
     settings = settings_for_cli()
+    _bound_malloc()
     embedded = _embedded()
     api_url = prefect_api(settings)
     if embedded:

@@ -465,6 +465,7 @@ class S3Store:
                 length=-1,
                 part_size=min(self.part_size, STREAM_PART_SIZE),
                 content_type=content_type,
+                num_parallel_uploads=1,  # one part in memory (the SDK's default is 3 threads)
             )
         counted = reader.source
         return StoredObject(key, counted.size, counted.sha256(), content_type)

@@ -73,3 +73,27 @@ def gateway_process(env: dict[str, str], log: Path, *args: str) -> Iterator[Gate
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
         out.close()
+
+
+@contextlib.contextmanager
+def serve_app(app: object) -> Iterator[str]:
+    """``app`` under a real uvicorn server in a thread on a free port; yields its base URL."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")  # type: ignore[arg-type]
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
