@@ -80,7 +80,9 @@ def create_app(
     install_error_handlers(app, gateway.metrics)
     for router in (jobs.router, hls.router, health.router):
         app.include_router(router)
-    if settings.api.cors_origins:
+    static = frozenset(r.path for r in app.routes if "{" not in getattr(r, "path", "{"))
+    app.add_middleware(GatewayMiddleware, gateway=gateway, static_paths=static)
+    if settings.api.cors_origins:  # outermost: preflights and refusals carry CORS headers
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.api.cors_origins,
@@ -89,7 +91,6 @@ def create_app(
             expose_headers=["Location", "Retry-After", "X-RateLimit-Limit"]
             + ["X-RateLimit-Remaining", "X-RateLimit-Reset"],
         )
-    app.add_middleware(GatewayMiddleware, gateway=gateway)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     watch(gateway, pools)
     return app

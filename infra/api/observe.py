@@ -39,9 +39,12 @@ LIMITED_PREFIX = "/v1/"
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, gateway: Gateway) -> None:
+    def __init__(
+        self, app: ASGIApp, gateway: Gateway, static_paths: frozenset[str] = frozenset()
+    ) -> None:
         self.app = app
         self.gw = gateway
+        self.static_paths = static_paths  # routes without parameters: their path is the label
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,9 +84,11 @@ class GatewayMiddleware:
                     return
             await self.app(scope, receive, send_with_headers)
         finally:
-            route = scope.get("route")
+            template = getattr(scope.get("route"), "path", None)
+            if template is None and scope["path"] in self.static_paths and status != 404:
+                template = scope["path"]  # /openapi.json, /docs: Starlette routes, no template
             self.gw.metrics.observe_request(
-                getattr(route, "path", None),
+                template,
                 scope.get("method", "GET"),
                 status,
                 time.perf_counter() - started,
