@@ -80,7 +80,8 @@ def create_app(
     install_error_handlers(app, gateway.metrics)
     for router in (jobs.router, hls.router, health.router):
         app.include_router(router)
-    static = frozenset(r.path for r in app.routes if "{" not in getattr(r, "path", "{"))
+    paths = (str(getattr(route, "path", "{")) for route in app.routes)
+    static = frozenset(path for path in paths if "{" not in path)
     app.add_middleware(GatewayMiddleware, gateway=gateway, static_paths=static)
     if settings.api.cors_origins:  # outermost: preflights and refusals carry CORS headers
         app.add_middleware(

@@ -47,7 +47,7 @@ def _store_ready(store: ArtifactStore) -> None:
 
 
 def _prefect_ready(timeout_s: float) -> None:
-    from prefect.settings import get_current_settings
+    from prefect.settings import get_current_settings  # imported by ReadinessChecks already
 
     url = get_current_settings().api.url
     if not url:
@@ -61,6 +61,8 @@ class ReadinessChecks:
     again while its last call still runs)."""
 
     def __init__(self, gw: Gateway) -> None:
+        import prefect.settings  # noqa: F401  (seconds to import: not inside the first probe)
+
         timeout = gw.settings.api.ready_timeout_s
         ledger = gw.service.ledger
 
