@@ -142,6 +142,10 @@ class Settings(BaseSettings):
                 self.script.provider == "llm",
                 self.script.llm_api_key,
             ),
+            "REELFLOW_API__PLAYBACK_SECRET": (
+                bool(self.api.playback_secret.get_secret_value()),
+                self.api.playback_secret,
+            ),
         }
         for name, (used, secret) in in_use.items():
             if used and secret.get_secret_value() in PLACEHOLDER_SECRETS:
