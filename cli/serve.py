@@ -91,7 +91,14 @@ def serve(
             from infra.prefect.embedded import process_worker
 
             log_file = settings.home / "worker.log"
-            stack.enter_context(process_worker(PROJECT_ROOT, api_url, log_file=log_file))
+            stack.enter_context(
+                process_worker(
+                    PROJECT_ROOT,
+                    api_url,
+                    log_file=log_file,
+                    limit=settings.prefect.job_concurrency,
+                )
+            )
         stack.callback(ledger.dispose)
         uvicorn.run(
             app,

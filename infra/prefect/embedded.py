@@ -64,11 +64,17 @@ def deploy(project_root: Path, names: Sequence[str], api_url: str, timeout_s: fl
 
 @contextlib.contextmanager
 def process_worker(
-    project_root: Path, api_url: str, *, log_file: Path, pool: str = PROCESS_POOL
+    project_root: Path,
+    api_url: str,
+    *,
+    log_file: Path,
+    limit: int,
+    pool: str = PROCESS_POOL,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A ``prefect worker start --pool POOL`` child for the duration of the block."""
+    """A ``prefect worker start --pool POOL --limit N`` child for the duration of the block
+    (``limit``: flow runs at once; more wait in the queue)."""
     argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type"]
-    argv += ["process"]
+    argv += ["process", "--limit", str(limit)]
     setpriv = shutil.which("setpriv")
     if setpriv is not None:  # dies with the gateway even when the gateway is SIGKILLed
         argv = [setpriv, "--pdeathsig", "TERM", "--", *argv]
