@@ -21,9 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from infra.errors import InputTooLarge, StorageError, StorageRejected, StorageUnavailable
+from infra.errors import StorageError, StorageRejected, StorageUnavailable
 from infra.settings import Settings
 from infra.store.layout import Area, parse_job_prefix
+from infra.store.streaming import ChunkReader, CountedChunks
 
 __all__ = [
     "ArtifactStore",
@@ -127,57 +128,6 @@ class ArtifactStore(Protocol):
         ...
 
 
-class _CountedChunks:
-    """Chunks passed through with their size and sha256; InputTooLarge past ``max_bytes``."""
-
-    def __init__(self, chunks: Iterable[bytes], max_bytes: int, key: str) -> None:
-        self._chunks = chunks
-        self._max = max_bytes
-        self._key = key
-        self._digest = hashlib.sha256()
-        self.size = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._chunks:
-            self.size += len(chunk)
-            if self.size > self._max:
-                raise InputTooLarge(
-                    f"{self._key.rsplit('/', 1)[-1]} is larger than the limit of "
-                    f"{self._max / 1e6:.1f} MB"
-                )
-            self._digest.update(chunk)
-            yield chunk
-
-    def sha256(self) -> str:
-        return self._digest.hexdigest()
-
-
-class _ChunkReader:
-    """A file-like ``read(n)`` over chunks: one call returns ``n`` bytes (the SDK's part), so
-    the SDK never concatenates small reads."""
-
-    def __init__(self, source: _CountedChunks) -> None:
-        self.source = source
-        self._iter = iter(source)
-        self._rest = b""
-
-    def read(self, size: int = -1) -> bytes:
-        parts = [self._rest] if self._rest else []
-        held = len(self._rest)
-        while size < 0 or held < size:
-            chunk = next(self._iter, None)
-            if chunk is None:
-                break
-            parts.append(chunk)
-            held += len(chunk)
-        data = b"".join(parts)
-        if 0 <= size < len(data):
-            data, self._rest = data[:size], data[size:]
-        else:
-            self._rest = b""
-        return data
-
-
 def _local_write_error(key: str, base: Path, exc: OSError) -> StorageError:
     """A full disk or quota is a refusal an operator must fix; other I/O errors may pass."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
@@ -232,7 +182,7 @@ class LocalStore:
         self, key: str, chunks: Iterable[bytes], content_type: str, max_bytes: int
     ) -> StoredObject:
         target = self._path(key)
-        counted = _CountedChunks(chunks, max_bytes, key)
+        counted = CountedChunks(chunks, max_bytes, key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.partial")
@@ -456,7 +406,7 @@ class S3Store:
     ) -> StoredObject:
         """One PUT when the stream fits one part, else a multipart upload the SDK aborts when
         the stream raises (InputTooLarge included): nothing is left under ``key``."""
-        reader = _ChunkReader(_CountedChunks(chunks, max_bytes, key))
+        reader = ChunkReader(CountedChunks(chunks, max_bytes, key))
         with s3_errors(f"upload of {key} failed"):
             self.client.put_object(
                 self.bucket,

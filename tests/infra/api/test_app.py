@@ -138,3 +138,44 @@ def test_openapi_documents_every_route_with_the_error_body(settings, ledger):
                 assert default["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
     assert metrics.status_code == 200
     assert 'reelflow_http_requests_total{method="GET",route="/openapi.json"' in metrics.text
+
+
+def test_the_gateway_never_imports_a_flow_or_a_task():
+    """Layer rule: only cli/ may import flows/ (and tasks/); the gateway submits through
+    deployments. Checked in a fresh interpreter, after building the app."""
+    import subprocess
+    import sys
+
+    from tests.support.tools import ROOT
+
+    code = (
+        "import sys, tempfile, os\n"
+        "os.environ['REELFLOW_HOME'] = tempfile.mkdtemp()\n"
+        "from infra.settings import get_settings\n"
+        "from infra.store.ledger import JobLedger\n"
+        "from infra.api import create_app\n"
+        "s = get_settings()\n"
+        "create_app(s, JobLedger.from_settings(s.ledger))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flows', 'tasks')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    sources = (ROOT / "infra").rglob("*.py")
+    offenders = [
+        str(path)
+        for path in sources
+        if any(
+            line.lstrip().startswith(("from flows", "import flows", "from tasks", "import tasks"))
+            for line in path.read_text().splitlines()
+        )
+    ]
+    assert offenders == []
