@@ -8,7 +8,8 @@ error of its code; nothing is read from the body or written before all of them p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
@@ -36,6 +37,9 @@ class Gateway:
     buckets: Buckets
     tokens: PlaybackTokens
     metrics: ReelflowMetrics
+    submit_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(4)
+    )
 
 
 @dataclass(frozen=True)

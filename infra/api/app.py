@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -63,6 +64,7 @@ def create_app(
         buckets=buckets or open_buckets(settings.redis_url, settings.api.redis_prefix),
         tokens=PlaybackTokens(secret, settings.api.playback_expiry_s),
         metrics=metrics or ReelflowMetrics(),
+        submit_slots=threading.BoundedSemaphore(settings.api.submit_concurrency),
     )
     app = FastAPI(
         title="reelflow job API",

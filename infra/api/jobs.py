@@ -28,7 +28,7 @@ from infra.api.access import Gateway, Principal, admit, authenticate, client_ip,
 from infra.api.errors import ERROR_RESPONSES, documented_error
 from infra.api.schemas import JobDocument, JobLinks, JobPage, JobSubmission, invalid
 from infra.api.uploads import FIELDS_MAX_BYTES, MultipartForm, Upload, boundary_of, receive_upload
-from infra.errors import InputInvalid, JobIdTaken, PayloadTooLarge
+from infra.errors import InputInvalid, JobIdTaken, Overloaded, PayloadTooLarge
 from infra.jobs.service import Submission, request_digest
 from infra.net.ssrf import check_url
 from infra.store.layout import JOB_ID_PATTERN, Area, job_prefix, validate_job_id
@@ -247,6 +247,11 @@ def _submit(
     if submission.callback_url is not None:
         check_url(submission.callback_url, gw.settings.net.allow_hosts, what="callback URL")
     priority = submission.priority if submission.priority is not None else principal.priority
+    if not gw.submit_slots.acquire(timeout=gw.settings.api.submit_wait_s):
+        raise Overloaded(
+            "too many submissions at once; try again shortly",
+            retry_after_s=gw.settings.api.overload_retry_after_s,
+        )
     try:
         return gw.service.submit(
             submission.job_request(),
@@ -267,6 +272,8 @@ def _submit(
         if previous is not None and previous.request_digest == digest:
             return Submission(previous, created=False)
         raise
+    finally:
+        gw.submit_slots.release()
 
 
 # -- read ------------------------------------------------------------------------------------

@@ -43,6 +43,17 @@ class ApiSettings(BaseModel):
         ge=1,
         description="Admission limit: QUEUED jobs of all clients above which a submit gets 503.",
     )
+    submit_concurrency: int = Field(
+        4,
+        ge=1,
+        description=(
+            "Submissions talking to Prefect's API at once per gateway process; more wait (a "
+            "local Prefect server on SQLite answers 503 under a burst)."
+        ),
+    )
+    submit_wait_s: float = Field(
+        60.0, gt=0, description="How long a submission waits for its turn before 503 overloaded."
+    )
     overload_retry_after_s: int = Field(
         30, ge=1, description="Retry-After of a 503 overloaded answer, seconds."
     )
