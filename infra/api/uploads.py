@@ -17,6 +17,7 @@ buffering its body.
 from __future__ import annotations
 
 import itertools
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -251,6 +252,8 @@ def _store_file(
             key, itertools.chain([bytes(head)], data), content_type_for(key), limit
         )
     except InputTooLarge as exc:
+        # The traceback's frames hold the SDK's part buffer: release it now, not at the next GC.
+        traceback.clear_frames(exc.__traceback__)
         form.drain(DRAIN_MAX_BYTES)
         raise PayloadTooLarge(
             f"{original} is larger than the limit of {limit / 1e6:.1f} MB for {kind} jobs "

@@ -85,6 +85,17 @@ def test_serve_runs_a_job_to_success_with_nothing_configured(tmp_path: Path):
         assert done["status"] == "SUCCEEDED", done
         video = Path(done["outputs"]["video"].removeprefix("file://"))
         assert video.is_file() and video.is_relative_to(tmp_path / ".reelflow" / "artifacts")
+        # The local store cannot presign over HTTP: the gateway streams the segments itself
+        # under the playback token, so a player still needs only links.playback.
+        played = subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "error", "-i", done["links"]["playback"]]
+            + ["-map", "0", "-c", "copy", "-f", "null", "-"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert played.returncode == 0, played.stderr
     finally:
         os.killpg(serve.pid, signal.SIGTERM)
         serve.wait(timeout=60)

@@ -11,7 +11,7 @@ import pytest
 from tests.support.gateway import gateway_process
 from tests.support.tools import free_port
 
-pytestmark = [pytest.mark.api, pytest.mark.prefect, pytest.mark.postgres]
+pytestmark = [pytest.mark.api, pytest.mark.prefect, pytest.mark.postgres, pytest.mark.timeout(600)]
 
 
 @pytest.mark.redis

@@ -14,7 +14,13 @@ import pytest
 from tests.infra.api.conftest import ALLOWED_HOST
 from tests.infra.api.jobs import inbox_source, wait_terminal
 
-pytestmark = [pytest.mark.api, pytest.mark.prefect, pytest.mark.s3, pytest.mark.postgres]
+pytestmark = [
+    pytest.mark.api,
+    pytest.mark.prefect,
+    pytest.mark.s3,
+    pytest.mark.postgres,
+    pytest.mark.timeout(600),
+]
 
 
 class Listener:
