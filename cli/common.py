@@ -82,6 +82,11 @@ def prefect_api(settings: Settings) -> str:
     cfg = settings.prefect
     url = LocalServer(settings.home, cfg.local_server_port, cfg.server_startup_timeout_s).ensure()
     os.environ["PREFECT_API_URL"] = url
+    # Prefect read its settings when it was imported (above): without a refresh, its clients in
+    # this process would still start a temporary server of their own.
+    from prefect.context import refresh_global_settings_context
+
+    refresh_global_settings_context()
     return url
 
 

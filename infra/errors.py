@@ -26,6 +26,7 @@ the boundary with ``raise ... from exc`` so the cause is kept.
     │   ├── StorageUnavailable      storage_unavailable    503  (retryable)
     │   └── StorageRejected         storage_rejected       502
     ├── LedgerUnavailable           ledger_unavailable     503  (retryable)
+    ├── PrefectUnavailable          prefect_unavailable    503  (retryable)
     ├── WorkerTimeout               worker_timeout         504
     ├── UserCanceled                user_canceled          409
     ├── ConfigError                 config_error           500
@@ -33,6 +34,7 @@ the boundary with ``raise ... from exc`` so the cause is kept.
     └── RequestError                (the job API and its clients)
         ├── Unauthorized            unauthorized           401
         ├── NotFound                not_found              404
+        ├── MethodNotAllowed        method_not_allowed     405
         ├── JobDeleted              job_deleted            410
         ├── JobIdTaken              job_id_taken           409
         ├── IdempotencyConflict     idempotency_conflict   409
@@ -69,10 +71,12 @@ __all__ = [
     "LLMRateLimited",
     "LLMUnavailable",
     "LedgerUnavailable",
+    "MethodNotAllowed",
     "NotFound",
     "OutputInvalid",
     "Overloaded",
     "PayloadTooLarge",
+    "PrefectUnavailable",
     "RateLimited",
     "ReelflowError",
     "RenderError",
@@ -228,6 +232,14 @@ class LedgerUnavailable(ReelflowError):
     http_status = 503
 
 
+class PrefectUnavailable(ReelflowError):
+    """Prefect's API could not be reached or answered 5xx (a submit or a cancel failed)."""
+
+    code = "prefect_unavailable"
+    retryable = True
+    http_status = 503
+
+
 class WorkerTimeout(ReelflowError):
     code = "worker_timeout"
     http_status = 504
@@ -261,6 +273,11 @@ class Unauthorized(RequestError):
 class NotFound(RequestError):
     code = "not_found"
     http_status = 404
+
+
+class MethodNotAllowed(RequestError):
+    code = "method_not_allowed"
+    http_status = 405
 
 
 class JobDeleted(RequestError):

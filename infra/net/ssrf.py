@@ -64,8 +64,11 @@ def check_url(
     """Check ``url`` under the rules above; UrlRefused (``url_refused``) says why not."""
     if len(url) > 2048:
         raise UrlRefused(f"the {what} is longer than 2048 characters")
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower().rstrip(".")
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().rstrip(".")
+    except ValueError as exc:  # e.g. an unbalanced "[" in the host
+        raise UrlRefused(f"the {what} is not a valid URL") from exc
     allowed = host in {h.lower() for h in allow_hosts}
     if parts.scheme != "https" and not (parts.scheme == "http" and allowed):
         raise UrlRefused(f"the {what} must be https:// (got {parts.scheme or 'no scheme'}://)")

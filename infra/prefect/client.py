@@ -8,11 +8,13 @@ the maintenance flows share one set of calls. It talks to the API of the current
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from infra.errors import ConfigError
+from infra.errors import ConfigError, PrefectUnavailable
 
 __all__ = [
     "PRIORITY_QUEUES",
@@ -22,6 +24,7 @@ __all__ = [
     "create_flow_run",
     "deployment_pool_type",
     "fail_flow_run",
+    "prefect_errors",
     "read_run_state",
 ]
 
@@ -48,12 +51,31 @@ class RunState(NamedTuple):
     type: str = ""
 
 
+@contextlib.contextmanager
+def prefect_errors(what: str) -> Iterator[None]:
+    """Prefect's API unreachable or answering 5xx is ``prefect_unavailable`` (retryable); any
+    other error (a 4xx, a bug) propagates unchanged."""
+    import httpx
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    try:
+        yield
+    except httpx.TransportError as exc:
+        raise PrefectUnavailable(f"Prefect's API is unreachable ({what}): {exc}") from exc
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code >= 500:
+            raise PrefectUnavailable(
+                f"Prefect's API answered {exc.response.status_code} ({what})"
+            ) from exc
+        raise
+
+
 def deployment_pool_type(deployment: str) -> str | None:
     """The work pool type ("process", "docker", ...) of ``deployment`` ("flow/deployment")."""
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
-    with get_client(sync_client=True) as client:
+    with prefect_errors("read deployment"), get_client(sync_client=True) as client:
         try:
             found = client.read_deployment_by_name(deployment)
         except ObjectNotFound as exc:
@@ -78,15 +100,16 @@ def create_flow_run(
     """Create a flow run of ``deployment``; the same idempotency key returns the same run."""
     from prefect.deployments import run_deployment
 
-    run = run_deployment(
-        deployment,
-        parameters=parameters,
-        job_variables=job_variables or None,
-        idempotency_key=idempotency_key,
-        tags=tags,
-        work_queue_name=work_queue_name,
-        timeout=0,
-    )
+    with prefect_errors("create flow run"):
+        run = run_deployment(
+            deployment,
+            parameters=parameters,
+            job_variables=job_variables or None,
+            idempotency_key=idempotency_key,
+            tags=tags,
+            work_queue_name=work_queue_name,
+            timeout=0,
+        )
     return UUID(str(run.id))  # type: ignore[union-attr]
 
 
@@ -117,7 +140,7 @@ def cancel_flow_run(flow_run_id: str, message: str) -> bool:
     from prefect.exceptions import ObjectNotFound
     from prefect.states import Cancelling
 
-    with get_client(sync_client=True) as client:
+    with prefect_errors("cancel flow run"), get_client(sync_client=True) as client:
         try:
             run = client.read_flow_run(UUID(flow_run_id))
         except ObjectNotFound:

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from infra.errors import ConfigError
 from infra.settings.docker import DockerSettings
+from infra.settings.api import ApiSettings
 from infra.settings.input import InputSettings
 from infra.settings.ledger import LedgerSettings
 from infra.settings.limits import LimitSettings
@@ -35,6 +36,7 @@ from infra.settings.webhooks import WebhookSettings
 
 __all__ = [
     "DockerSettings",
+    "ApiSettings",
     "InputSettings",
     "LedgerSettings",
     "LimitSettings",
@@ -82,6 +84,14 @@ class Settings(BaseSettings):
     prefect: PrefectSettings = PrefectSettings()
     docker: DockerSettings = DockerSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    api: ApiSettings = ApiSettings()
+    redis_url: str | None = Field(
+        None,
+        description=(
+            "Redis shared by the gateway replicas (rate-limit buckets), e.g. "
+            "redis://127.0.0.1:6379/0; unset: limits are kept in each process's memory."
+        ),
+    )
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:
@@ -143,6 +153,10 @@ class Settings(BaseSettings):
             "REELFLOW_SCRIPT__LLM_API_KEY": (
                 self.script.provider == "llm",
                 self.script.llm_api_key,
+            ),
+            "REELFLOW_API__PLAYBACK_SECRET": (
+                bool(self.api.playback_secret.get_secret_value()),
+                self.api.playback_secret,
             ),
         }
         for name, (used, secret) in in_use.items():

@@ -15,7 +15,7 @@ import hashlib
 import mimetypes
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Protocol
 from infra.errors import StorageError, StorageRejected, StorageUnavailable
 from infra.settings import Settings
 from infra.store.layout import Area, parse_job_prefix
+from infra.store.streaming import ChunkReader, CountedChunks
 
 __all__ = [
     "ArtifactStore",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 CHUNK = 1024 * 1024
+# Part size of streamed uploads of unknown length: the minio SDK holds one part in memory, so
+# S3's minimum keeps a gateway's upload memory small (10,000 parts still allow 50 GB).
+STREAM_PART_SIZE = 5 * 1024 * 1024
 _TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".ts": "video/mp2t",
@@ -82,6 +86,16 @@ class ArtifactStore(Protocol):
     def put_file(self, key: str, path: Path) -> StoredObject: ...
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject: ...
+
+    def put_stream(
+        self, key: str, chunks: Iterable[bytes], content_type: str, max_bytes: int
+    ) -> StoredObject:
+        """Store ``chunks`` (length unknown up front) without holding them whole in memory.
+
+        InputTooLarge as soon as more than ``max_bytes`` arrived; on that or any other error
+        (the iterator's own included) nothing is left under ``key``, not even a partial upload.
+        """
+        ...
 
     def get_bytes(self, key: str) -> bytes: ...
 
@@ -163,6 +177,25 @@ class LocalStore:
                 tmp.unlink(missing_ok=True)
         except OSError as exc:
             raise _local_write_error(key, self.base, exc) from exc
+
+    def put_stream(
+        self, key: str, chunks: Iterable[bytes], content_type: str, max_bytes: int
+    ) -> StoredObject:
+        target = self._path(key)
+        counted = CountedChunks(chunks, max_bytes, key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.partial")
+            try:
+                with tmp.open("wb") as out:
+                    for chunk in counted:
+                        out.write(chunk)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            raise _local_write_error(key, self.base, exc) from exc
+        return StoredObject(key, counted.size, counted.sha256(), content_type)
 
     def get_bytes(self, key: str) -> bytes:
         try:
@@ -367,6 +400,25 @@ class S3Store:
                 self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
             )
         return StoredObject(key, len(data), hashlib.sha256(data).hexdigest(), content_type)
+
+    def put_stream(
+        self, key: str, chunks: Iterable[bytes], content_type: str, max_bytes: int
+    ) -> StoredObject:
+        """One PUT when the stream fits one part, else a multipart upload the SDK aborts when
+        the stream raises (InputTooLarge included): nothing is left under ``key``."""
+        reader = ChunkReader(CountedChunks(chunks, max_bytes, key))
+        with s3_errors(f"upload of {key} failed"):
+            self.client.put_object(
+                self.bucket,
+                key,
+                reader,  # type: ignore[arg-type]
+                length=-1,
+                part_size=min(self.part_size, STREAM_PART_SIZE),
+                content_type=content_type,
+                num_parallel_uploads=1,  # one part in memory (the SDK's default is 3 threads)
+            )
+        counted = reader.source
+        return StoredObject(key, counted.size, counted.sha256(), content_type)
 
     def get_bytes(self, key: str) -> bytes:
         with s3_errors(f"download of {key} failed"):

@@ -39,6 +39,7 @@ SERVICES = {
     "bootstrap",
     "worker",
     "maintenance",
+    "gateway",
 }
 
 
@@ -257,6 +258,33 @@ def test_bootstrap(rendered: dict[str, Any]) -> None:
     assert env["REELFLOW_STORAGE__BACKEND"] == "s3"
 
 
+def test_gateway(rendered: dict[str, Any]) -> None:
+    """The job API: host network, loopback only, submitting to the Docker pool's deployment."""
+    gateway = rendered["services"]["gateway"]
+    assert gateway["image"] == "reelflow-worker:latest" and gateway["pull_policy"] == "never"
+    assert gateway["network_mode"] == "host" and not gateway.get("ports")
+    argv = command(gateway).split()
+    assert argv[:2] == ["reelflow", "serve"] and "--no-worker" in argv
+    assert argv[argv.index("--host") + 1] == LOOPBACK
+    port = argv[argv.index("--port") + 1]
+    assert f"http://127.0.0.1:{port}/healthz" in command(gateway["healthcheck"], "test")
+    env = environment(gateway)
+    assert env["PREFECT_API_URL"] == API_URL and env["REELFLOW_ENV"] == "production"
+    assert env["REELFLOW_API__PLAYBACK_SECRET"] == sentinel_env()["REELFLOW_API__PLAYBACK_SECRET"]
+    docker = {
+        d["name"]
+        for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+        if d["work_pool"]["name"] == "reelflow-docker"
+    }
+    assert env["REELFLOW_PREFECT__DOCUMENT_DEPLOYMENT"].split("/")[1] in docker
+    assert env["REELFLOW_STORAGE__BACKEND"] == "s3"
+    assert (
+        env["REELFLOW_LEDGER__URL"]
+        == environment(rendered["services"]["bootstrap"])["REELFLOW_LEDGER__URL"]
+    )
+    assert condition(gateway, "bootstrap") == "service_completed_successfully"
+
+
 def _deployments() -> dict[str, dict[str, Any]]:
     return {
         d["name"]: d for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
@@ -339,7 +367,7 @@ def test_the_prefect_api_requires_its_credential(rendered: dict[str, Any]) -> No
     services = rendered["services"]
     credential = environment(services["prefect-server"])["PREFECT_SERVER_API_AUTH_STRING"]
     assert credential == sentinel_env()["PREFECT_AUTH_STRING"]
-    for name in ("bootstrap", "worker", "maintenance"):
+    for name in ("bootstrap", "worker", "maintenance", "gateway"):
         assert environment(services[name])["PREFECT_API_AUTH_STRING"] == credential, name
     server_env = environment(services["prefect-server"])
     assert server_env["PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE"].endswith(".filesystem")
