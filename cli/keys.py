@@ -32,7 +32,9 @@ def create(
     max_active: Annotated[
         int | None, typer.Option(help="Active jobs at once (default from settings).")
     ] = None,
-    priority: Annotated[int, typer.Option(help="Default priority of its jobs (0-100).")] = 0,
+    priority: Annotated[
+        str, typer.Option(help="Default priority of its jobs: high, normal or low.")
+    ] = "normal",
 ) -> None:
     """Create a key and print it: it is shown this once."""
     from infra.store.api_keys import ApiKeyStore
@@ -54,6 +56,7 @@ def create(
     err.write(
         f"key for {client.name} ({client.rate_per_min}/min, {client.max_active} active jobs): "
         "store it now, it is not shown again\n"
+        f"its webhook signing secret (docs/WEBHOOKS.md): {client.webhook_secret}\n"
     )
 
 
@@ -84,6 +87,22 @@ def list_keys() -> None:
             for client, row in rows
         ]
     )
+
+
+@keys_app.command("rotate-secret")
+@coded
+def rotate_secret(name: Annotated[str, typer.Argument(help="Client name.")]) -> None:
+    """A new webhook signing secret for a client, printed; the old one stays valid until the next
+    rotation (callbacks carry one signature per valid secret)."""
+    from infra.store.api_keys import rotate_webhook_secret
+    from infra.store.ledger import JobLedger
+
+    settings = settings_for_cli()
+    ledger = JobLedger.from_settings(settings.ledger)
+    try:
+        console.print(rotate_webhook_secret(ledger, name), markup=False)
+    finally:
+        ledger.dispose()
 
 
 @keys_app.command("revoke")

@@ -46,7 +46,7 @@ class Gateway:
 class Principal:
     client: str  # the key's name (recorded on every job), or anonymous:<ip>
     max_active: int
-    priority: int
+    priority: str
     anonymous: bool = False
 
 
@@ -70,7 +70,7 @@ def authenticate(request: Request) -> Principal:
     if header is None:
         if gw.settings.api.anonymous:
             return Principal(
-                f"anonymous:{client_ip(request)}"[:128], gw.settings.api.key_max_active, 0, True
+                f"anonymous:{client_ip(request)}"[:128], gw.settings.api.key_max_active, "low", True
             )
         raise Unauthorized("authentication required: send Authorization: Bearer <API key>")
     scheme, _, token = header.partition(" ")

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
-from infra.api import health, hls, jobs
+from infra.api import health, hls, hooks, jobs
 from infra.api.access import Gateway
 from infra.api.errors import install_error_handlers
 from infra.api.health import ReadinessChecks
@@ -80,7 +80,7 @@ def create_app(
     app.state.gateway = gateway
     app.state.readiness = ReadinessChecks(gateway)
     install_error_handlers(app, gateway.metrics)
-    for router in (jobs.router, hls.router, health.router):
+    for router in (jobs.router, hooks.router, hls.router, health.router):
         app.include_router(router)
     paths = (str(getattr(route, "path", "{")) for route in app.routes)
     static = frozenset(path for path in paths if "{" not in path)

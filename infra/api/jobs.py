@@ -60,7 +60,7 @@ _FORM_SCHEMA = {
         "callback_url": {"type": "string"},
         "metadata": {"type": "string", "description": "A JSON object (at most 1 KB)."},
         "limits": {"type": "string", "description": "A JSON object (JobLimits)."},
-        "priority": {"type": "integer", "minimum": 0, "maximum": 100},
+        "priority": {"type": "string", "enum": ["high", "normal", "low"]},
     },
 }
 _SUBMIT_OPENAPI = {

@@ -55,8 +55,11 @@ class JobSubmission(JobRequest):
     metadata: dict[str, Any] | None = Field(
         None, description=f"Client data echoed back (at most {METADATA_MAX_BYTES} bytes as JSON)."
     )
-    priority: int | None = Field(
-        None, ge=0, le=100, description="Higher runs sooner (default: the API key's)."
+    priority: Literal["high", "normal", "low"] | None = Field(
+        None,
+        description=(
+            "high runs before normal before low (work-queue priorities); default: the API key's."
+        ),
     )
 
     @field_validator("metadata")

@@ -24,6 +24,7 @@ from infra.jobs.models import JobKind
 
 __all__ = [
     "ACTIVITY_TIMEOUT_ERRORS",
+    "PRIORITY_QUEUES",
     "PROGRESS_BANDS",
     "STAGE_TIMEOUT_ERRORS",
     "JobKind",
@@ -76,4 +77,13 @@ STAGE_TIMEOUT_ERRORS: dict[Stage, type[ReelflowError]] = {
     Stage.ENCODE: ResourceLimitExceeded,
     Stage.UPLOAD: StorageUnavailable,
     Stage.CLEANUP: InternalError,
+}
+
+# A job's priority -> the work queue of its pool that carries it. Prefect hands out runs from the
+# queue with the smallest priority number first ("high" before "default" before "low");
+# `reelflow bootstrap` creates the queues in every job pool.
+PRIORITY_QUEUES: dict[str, tuple[str, int]] = {
+    "high": ("high", 1),
+    "normal": ("default", 2),
+    "low": ("low", 3),
 }

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from infra.errors import ConfigError, PrefectUnavailable
+from infra.jobs.stages import PRIORITY_QUEUES
 
 __all__ = [
     "PRIORITY_QUEUES",
@@ -29,16 +30,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("reelflow.prefect")
-
-
-# A job's priority -> the work queue of its pool that carries it. Prefect hands out runs from the
-# queue with the smallest priority number first ("high" before "default" before "low");
-# `reelflow bootstrap` creates the queues in every job pool.
-PRIORITY_QUEUES: dict[str, tuple[str, int]] = {
-    "high": ("high", 1),
-    "normal": ("default", 2),
-    "low": ("low", 3),
-}
 
 
 class RunState(NamedTuple):

@@ -18,8 +18,8 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from infra.errors import ConfigError
-from infra.settings.docker import DockerSettings
 from infra.settings.api import ApiSettings
+from infra.settings.docker import DockerSettings
 from infra.settings.input import InputSettings
 from infra.settings.ledger import LedgerSettings
 from infra.settings.limits import LimitSettings

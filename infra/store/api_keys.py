@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from infra.errors import InputInvalid
+from infra.jobs.stages import PRIORITY_QUEUES
 from infra.store.ledger import JobLedger
 from infra.store.schema import ApiKey, utcnow
 
@@ -26,6 +27,15 @@ __all__ = ["KEY_NAME_PATTERN", "ApiKeyStore", "ClientKey", "hash_key"]
 KEY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _NAME = re.compile(KEY_NAME_PATTERN)
 _KEY = re.compile(r"^rf_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+
+
+# Work-queue priority numbers (infra/prefect/client.py) by name, and back.
+PRIORITY_NAMES = {number: name for name, (_, number) in PRIORITY_QUEUES.items()}
+
+
+def new_webhook_secret() -> str:
+    """A secret that signs a client's callbacks (docs/WEBHOOKS.md)."""
+    return f"whsec_{secrets.token_urlsafe(32)}"
 
 
 def hash_key(key: str) -> str:
@@ -40,7 +50,8 @@ class ClientKey:
     name: str
     rate_per_min: int
     max_active: int
-    priority: int
+    priority: str  # high, normal or low
+    webhook_secret: str | None
     revoked: bool
 
     @classmethod
@@ -50,7 +61,8 @@ class ClientKey:
             row.name,
             row.rate_per_min,
             row.max_active,
-            row.priority or 0,
+            PRIORITY_NAMES.get(row.priority or 2, "normal"),
+            row.webhook_secret,
             row.revoked_at is not None,
         )
 
@@ -62,7 +74,7 @@ class ApiKeyStore:
         self.ledger = ledger
 
     def create(
-        self, name: str, *, rate_per_min: int, max_active: int, priority: int = 0
+        self, name: str, *, rate_per_min: int, max_active: int, priority: str = "normal"
     ) -> tuple[ClientKey, str]:
         """A new key for client ``name``: (its record, the key shown once).
 
@@ -75,6 +87,8 @@ class ApiKeyStore:
             )
         if rate_per_min < 1 or max_active < 1:
             raise InputInvalid("--rate and --max-active must be at least 1")
+        if priority not in PRIORITY_QUEUES:
+            raise InputInvalid(f"priority must be one of {', '.join(PRIORITY_QUEUES)}")
         key_id = secrets.token_hex(8)
         key = f"rf_{key_id}_{secrets.token_urlsafe(32)}"
 
@@ -88,7 +102,8 @@ class ApiKeyStore:
                 key_hash=hash_key(key),
                 rate_per_min=rate_per_min,
                 max_active=max_active,
-                priority=priority,
+                priority=PRIORITY_QUEUES[priority][1],
+                webhook_secret=new_webhook_secret(),
                 created_at=utcnow(),
             )
             session.add(row)
@@ -130,3 +145,19 @@ class ApiKeyStore:
         if row.revoked_at is not None:
             return None
         return ClientKey.of(row)
+
+
+def rotate_webhook_secret(ledger: JobLedger, name: str) -> str:
+    """A new signing secret for client ``name``; the previous one stays valid until the next
+    rotation (callbacks carry a signature for each), so receivers can switch without a gap."""
+    fresh = new_webhook_secret()
+
+    def op(session: Session) -> None:
+        row = session.scalar(select(ApiKey).where(ApiKey.name == name))
+        if row is None:
+            raise InputInvalid(f"no key named {name!r}")
+        row.previous_webhook_secret = row.webhook_secret
+        row.webhook_secret = fresh
+
+    ledger.write(op, "rotate webhook secret")
+    return fresh
