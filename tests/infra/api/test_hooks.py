@@ -20,7 +20,8 @@ from infra.prefect.bootstrap import bootstrap
 from infra.settings.webhooks import GenericHook, WatchRule, WebhookSettings
 from infra.webhooks.signing import HEADER, signature_header
 from tests.support.gateway import gateway_process
-from tests.support.tools import ROOT
+from tests.support.tools import ROOT, pool_worker
+from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = [
     pytest.mark.api,
@@ -63,8 +64,19 @@ def hooked(api_stack, tmp_path_factory: pytest.TempPathFactory):
             {"billing": {"secret": HOOK_SECRET, "deployment": "video-job/video-job-process"}}
         ),
     }
-    log = tmp_path_factory.mktemp("hooks") / "gateway.log"
-    with gateway_process(env, log) as gateway:
+    folder = tmp_path_factory.mktemp("hooks")
+    with (
+        gateway_process(env, folder / "gateway.log") as gateway,
+        pool_worker(  # serves deliver-webhooks (and the other maintenance flows)
+            api_stack.prefect_api,
+            "reelflow-maintenance",
+            "process",
+            "deliver-webhooks",
+            log=folder / "maintenance.log",
+            create_pool=False,
+            **{**env, "REELFLOW_NET__ALLOW_HOSTS": "127.0.0.1,127.0.0.3"},
+        ),
+    ):
         yield gateway, settings
 
 
@@ -182,3 +194,42 @@ def test_a_signed_generic_hook_starts_a_job_and_bad_ones_emit_nothing(api_stack,
     job = _wait_job(api_stack, f"s3://{bucket}/{key}")
     assert job.status == "SUCCEEDED" and job.client == "hook:billing"
     assert _hook_events(api_stack.prefect_api, "billing") == before + 1  # only the good one
+
+
+def test_a_job_end_reaches_its_callback_through_the_automation(api_stack, hooked, record_property):
+    """Nobody calls the deliverer: the job's outcome event triggers deliver-webhooks, which sends
+    the signed callback (the maintenance worker of this module runs it)."""
+    from infra.store.api_keys import ApiKeyStore
+
+    gateway, settings = hooked
+    name = f"cb-{uuid.uuid4().hex[:6]}"
+    client_key, key = ApiKeyStore(api_stack.ledger).create(name, rate_per_min=600, max_active=5)
+    receiver = WebhookReceiver(secrets=[client_key.webhook_secret or ""], host="127.0.0.3")
+    try:
+        bucket = settings.storage.bucket
+        object_key = f"uploads/{uuid.uuid4().hex[:8]}.md"
+        api_stack.store.put_bytes(object_key, DOC.encode(), "text/markdown")
+        with gateway.client(key) as client:
+            answer = client.post(
+                "/v1/jobs",
+                json={
+                    "source": f"s3://{bucket}/{object_key}",
+                    "preset": "tiny",
+                    "callback_url": receiver.url,
+                },
+            )
+        assert answer.status_code == 202, answer.text
+        job_id = answer.json()["id"]
+        deadline = time.monotonic() + 300
+        while not any(r.json["type"] == "job.succeeded" for r in receiver.received):
+            assert time.monotonic() < deadline, api_stack.ledger.outbox.for_job(job_id)
+            time.sleep(0.2)
+        received = time.monotonic()
+        finished = api_stack.ledger.get(job_id).finished_at
+        done = next(r for r in receiver.received if r.json["type"] == "job.succeeded")
+        assert done.signed and done.json["job"]["id"] == job_id
+        assert done.json["job"]["outputs"]["video"].startswith("http")
+        record_property("job_end_to_callback_s", round(time.time() - finished.timestamp(), 2))
+        assert received
+    finally:
+        receiver.stop()
