@@ -165,7 +165,10 @@ class MultipartForm:
 
 def _disposition(headers: dict[str, str]) -> tuple[str, str | None]:
     value = headers.get("content-disposition", "")
-    kind, options = parse_options_header(value)
+    try:
+        kind, options = parse_options_header(value)
+    except ValueError as exc:  # a name outside latin-1 (UnicodeEncodeError) or a broken header
+        raise InputInvalid("a multipart part's Content-Disposition cannot be read") from exc
     if kind != b"form-data" or b"name" not in options:
         raise InputInvalid("each multipart part needs Content-Disposition: form-data; name=...")
     filename = options.get(b"filename")

@@ -39,6 +39,7 @@ __all__ = [
     "JOB_FINISHED_EVENT",
     "WEBHOOK_AUTOMATION",
     "JOB_CONCURRENCY_LIMIT",
+    "JOB_POOLS",
     "PENDING_AUTOMATION",
     "WORK_POOLS",
     "bootstrap",
@@ -163,24 +164,27 @@ def _ensure_pool(client: Any, name: str, kind: str, settings: Settings) -> str:
     return "existing"
 
 
-def _ensure_queues(client: Any, pool: str) -> list[str]:
-    """The priority queues of a job pool (high, default, low), in that order; names created."""
+def _ensure_queues(client: Any, pool: str) -> dict[str, str]:
+    """The priority queues of a job pool (high, default, low) -> created|existing|updated."""
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-    created = []
+    outcome: dict[str, str] = {}
     for name, priority in PRIORITY_QUEUES.values():
         try:
             queue = client.read_work_queue_by_name(name, work_pool_name=pool)
         except ObjectNotFound:
             try:
                 client.create_work_queue(name=name, work_pool_name=pool, priority=priority)
-                created.append(name)
+                outcome[name] = "created"
             except ObjectAlreadyExists:
-                pass
+                outcome[name] = "existing"
             continue
         if queue.priority != priority:
             client.update_work_queue(queue.id, priority=priority)
-    return created
+            outcome[name] = "updated"
+        else:
+            outcome[name] = "existing"
+    return outcome
 
 
 def _ensure_limit(client: Any, size: int) -> str:
@@ -351,8 +355,8 @@ def bootstrap(
         for name, kind in WORK_POOLS.items():
             note(name, _ensure_pool(client, name, kind, settings))
             if name in JOB_POOLS:
-                for queue in _ensure_queues(client, name):
-                    note(f"{name}/{queue}", True)
+                for queue, outcome in _ensure_queues(client, name).items():
+                    note(f"{name}/{queue}", outcome)
         note(JOB_CONCURRENCY_LIMIT, _ensure_limit(client, settings.prefect.job_concurrency))
         for automation in _automations(heartbeat_s, pending_timeout_s):
             note(automation.name, _ensure_automation(client, automation))

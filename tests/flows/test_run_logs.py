@@ -32,10 +32,17 @@ def test_reelflow_lines_are_in_the_run_logs(prefect_server: str, settings: Setti
             "video-job/video-job-process",
         )
         assert wait_for_run(run, 180).is_completed()
+    logs: list = []
     with get_client(sync_client=True) as client:
-        logs = client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run])), limit=1000
-        )
+        while True:  # every page: the server answers at most 200 lines at once
+            page = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run])),
+                limit=200,
+                offset=len(logs),
+            )
+            logs += page
+            if len(page) < 200:
+                break
     ours = [log for log in logs if log.name.startswith("reelflow")]
     messages = [log.message for log in ours]
     assert any("stage probe started" in m for m in messages), messages

@@ -62,6 +62,24 @@ def test_anonymous_submissions_are_off_by_default_and_limited_when_on(monkeypatc
     assert listed.status_code == 200 and listed.json() == {"jobs": [], "next_cursor": None}
 
 
+def test_a_part_name_outside_latin1_is_refused_not_a_crash(monkeypatch, ledger):
+    # Found by schemathesis: python-multipart raises UnicodeEncodeError on such a header.
+    settings = _settings(monkeypatch, REELFLOW_API__ANONYMOUS="true")
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="𭊙"\r\n\r\nx\r\n--{boundary}--\r\n'
+    ).encode()
+    with serve_app(create_app(settings, ledger)) as url:
+        answer = httpx.post(
+            f"{url}/v1/jobs",
+            content=body,
+            headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+            timeout=30,
+        )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "input_invalid"
+
+
 def test_a_full_queue_is_overloaded_with_retry_after(monkeypatch, ledger):
     settings = _settings(
         monkeypatch, REELFLOW_API__MAX_QUEUE_DEPTH="1", REELFLOW_API__OVERLOAD_RETRY_AFTER_S="7"
@@ -125,6 +143,9 @@ def test_openapi_documents_every_route_with_the_error_body(settings, ledger):
         "/v1/jobs/{job_id}",
         "/v1/jobs/{job_id}/cancel",
         "/v1/jobs/{job_id}/hls/{path}",
+        "/v1/jobs/{job_id}/deliveries",
+        "/v1/hooks/s3",
+        "/v1/hooks/generic/{name}",
         "/healthz",
         "/readyz",
     }

@@ -43,7 +43,7 @@ def test_api_matches_its_schema(api_stack):
     url = api_stack.gateway.url
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 8
+    assert len(operations) == 11
     calls: dict[str, int] = {}
     for operation in operations:
 
@@ -67,7 +67,7 @@ def test_api_matches_its_schema(api_stack):
             assert response.status_code < 500
 
         run()
-    assert len(calls) == 8 and all(count >= 1 for count in calls.values()), calls
+    assert len(calls) == 11 and all(count >= 1 for count in calls.values()), calls
     with api_stack.gateway.client(key) as client:
         for job in client.get("/v1/jobs", params={"limit": 100}).json()["jobs"]:
             client.post(f"/v1/jobs/{job['id']}/cancel")

@@ -25,7 +25,7 @@ def test_docker_job_variables():
     assert docker_job_variables(Limits(max_memory_mb=512, max_cpu_percent=150)) == {
         "mem_limit": "512m",
         "memswap_limit": "512m",
-        "container_create_kwargs": {"nano_cpus": 1_500_000_000},
+        "nano_cpus": 1_500_000_000,  # the locked template puts it in container_create_kwargs
     }
     assert docker_job_variables(Limits()) == {}
 

@@ -16,11 +16,13 @@ import pytest
 from infra.prefect.bootstrap import (
     HEARTBEAT_AUTOMATION,
     JOB_CONCURRENCY_LIMIT,
+    JOB_POOLS,
     PENDING_AUTOMATION,
     WORK_POOLS,
     bootstrap,
     crash_window,
 )
+from infra.prefect.client import PRIORITY_QUEUES
 from infra.prefect.docker_template import docker_base_job_template
 from infra.settings import Settings
 from infra.store.artifacts import S3Store, open_store
@@ -41,7 +43,8 @@ def test_bootstrap_creates_everything_once(clean_automations: None, s3_settings:
     third = bootstrap(s3_settings, heartbeat_s=180, pending_timeout_s=60)
 
     bucket = f"bucket:{s3_settings.storage.bucket}"
-    everything = {*WORK_POOLS, JOB_CONCURRENCY_LIMIT, *AUTOMATIONS, bucket}
+    queues = {f"{pool}/{queue}" for pool in JOB_POOLS for queue, _ in PRIORITY_QUEUES.values()}
+    everything = {*WORK_POOLS, *queues, JOB_CONCURRENCY_LIMIT, *AUTOMATIONS, bucket}
     # Pools may already exist: other tests on this server create them with the CLI.
     assert {*AUTOMATIONS, bucket} <= set(first["created"])
     assert set(first["created"]) | set(first["existing"]) | set(first["updated"]) == everything
