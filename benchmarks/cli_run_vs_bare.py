@@ -60,15 +60,6 @@ def main() -> None:
         REELFLOW_PREFECT__LOCAL_SERVER_PORT=str(_free_port()),
     )
     run = [str(REELFLOW), "run", args.sample, "--preset", args.preset]
-    try:
-        refusal = statistics.median(
-            _timed([str(REELFLOW), "run", str(tmp / "missing.md")], env, expect=2) for _ in range(3)
-        )
-        first = _timed(run, env)
-        later = [_timed(run, env) for _ in range(args.rounds)]
-    finally:
-        subprocess.run([str(REELFLOW), "server", "stop"], env=env, check=False, capture_output=True)
-
     os.environ.update({k: v for k, v in env.items() if k.startswith("REELFLOW_")})
     os.environ["REELFLOW_INPUT__ROOTS"] = str(Path(args.sample).parent)
     from render_vs_bare import bare
@@ -79,7 +70,18 @@ def main() -> None:
 
     settings = get_settings()
     script = write_script(inspect_document(Path(args.sample), settings), "en", settings.script)
-    bare_times = [bare(script, tmp / f"bare{i}", args.preset, settings) for i in range(args.rounds)]
+    later: list[float] = []
+    bare_times: list[float] = []
+    try:
+        refusal = statistics.median(
+            _timed([str(REELFLOW), "run", str(tmp / "missing.md")], env, expect=2) for _ in range(3)
+        )
+        first = _timed(run, env)
+        for i in range(args.rounds):  # interleaved, so both sides meet the same machine load
+            later.append(_timed(run, env))
+            bare_times.append(bare(script, tmp / f"bare{i}", args.preset, settings))
+    finally:
+        subprocess.run([str(REELFLOW), "server", "stop"], env=env, check=False, capture_output=True)
 
     second, plain = statistics.median(later), statistics.median(bare_times)
     print(f"\npreset={args.preset} rounds={args.rounds} cores={os.cpu_count()} {args.sample}")

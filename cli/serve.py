@@ -2,8 +2,9 @@
 
 Embedded default (no ``PREFECT_API_URL``): the local Prefect server is started (or found), the
 pools, job limit and automations are bootstrapped, the process-pool deployments registered, and a
-process worker runs as long as the gateway does, so one command accepts a job and runs it to
-SUCCEEDED. With ``PREFECT_API_URL`` set (production) it only serves, submitting to the
+process worker for jobs plus one for maintenance (reaper, sweeper, retention, webhook delivery)
+run as long as the gateway does, so one command accepts a job, runs it to SUCCEEDED and calls
+its callback. With ``PREFECT_API_URL`` set (production) it only serves, submitting to the
 deployments named in settings (the Docker pool's in the compose stack).
 """
 
@@ -78,27 +79,35 @@ def serve(
     api_url = prefect_api(settings)
     if embedded:
         from infra.prefect.bootstrap import bootstrap
-        from infra.prefect.embedded import deploy, process_deployments
+        from infra.prefect.embedded import process_deployments
 
         console.print(f"embedded mode: Prefect at {api_url}; registering deployments …")
-        bootstrap(settings)
-        deploy(PROJECT_ROOT, process_deployments(PROJECT_ROOT), api_url)
+        bootstrap(settings, project_dir=PROJECT_ROOT, deployments=process_deployments(PROJECT_ROOT))
     run_worker = embedded if worker is None else worker
     ledger = JobLedger.from_settings(settings.ledger)
     app = create_app(settings, ledger, metrics=METRICS)
     with contextlib.ExitStack() as stack:
         if run_worker:
-            from infra.prefect.embedded import process_worker
+            from infra.prefect.embedded import MAINTENANCE_POOL, process_worker
 
-            log_file = settings.home / "worker.log"
             stack.enter_context(
                 process_worker(
                     PROJECT_ROOT,
                     api_url,
-                    log_file=log_file,
+                    log_file=settings.home / "worker.log",
                     limit=settings.prefect.job_concurrency,
                 )
             )
+            if embedded:  # a configured install runs its own maintenance worker (compose does)
+                stack.enter_context(
+                    process_worker(
+                        PROJECT_ROOT,
+                        api_url,
+                        log_file=settings.home / "maintenance.log",
+                        limit=2,
+                        pool=MAINTENANCE_POOL,
+                    )
+                )
         stack.callback(ledger.dispose)
         uvicorn.run(
             app,

@@ -23,6 +23,7 @@ Pitfalls (Prefect 3.8.8):
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -258,7 +259,7 @@ def _inbound_automations(client: Any, settings: Settings) -> list[Any]:
             threshold=1,
             within=timedelta(0),
         )
-        deployment = client.read_deployment_by_name(rule.deployment)
+        deployment = _deployment(client, rule.deployment, f"watch rule {rule.name!r}")
         automations.append(
             AutomationCore(
                 name=f"reelflow: uploads under {rule.prefix} start jobs ({rule.name})",
@@ -280,7 +281,7 @@ def _inbound_automations(client: Any, settings: Settings) -> list[Any]:
             threshold=1,
             within=timedelta(0),
         )
-        deployment = client.read_deployment_by_name(hook.deployment)
+        deployment = _deployment(client, hook.deployment, f"generic hook {name!r}")
         automations.append(
             AutomationCore(
                 name=f"reelflow: hook {name} starts jobs",
@@ -297,12 +298,21 @@ def _inbound_automations(client: Any, settings: Settings) -> list[Any]:
     return automations
 
 
+def _deployment(client: Any, name: str, user: str) -> Any:
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        return client.read_deployment_by_name(name)
+    except ObjectNotFound:
+        raise ConfigError(f"the {user} runs deployment {name!r}, which is not deployed") from None
+
+
 def _webhook_automation(client: Any) -> Any:
     """On a job's outcome event, run the webhook deliverer (it sends whatever is due)."""
     from prefect.events.actions import RunDeployment
     from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
-    deployment = client.read_deployment_by_name(WEBHOOK_DEPLOYMENT)
+    deployment = _deployment(client, WEBHOOK_DEPLOYMENT, "webhook automation")
     trigger = EventTrigger(
         match={"prefect.resource.id": "reelflow.job.*"},
         expect={JOB_FINISHED_EVENT},
@@ -329,9 +339,12 @@ def bootstrap(
     heartbeat_s: int = 30,
     pending_timeout_s: int = 900,
     project_dir: Path | None = None,
+    deployments: Sequence[str] | None = None,
 ) -> dict[str, list[str]]:
     """Create the pools, the job limit, both automations and the S3 bucket when missing; lock
-    the Docker pool's template; with ``project_dir``, deploy and bind the job limit.
+    the Docker pool's template; with ``project_dir``, deploy (every deployment of prefect.yaml,
+    or only ``deployments``), bind the job limit and create the automations that run a
+    deployment (webhook delivery, watch rules, generic hooks).
 
     Talks to the Prefect API of the current Prefect settings (``PREFECT_API_URL``).
     """
@@ -365,7 +378,7 @@ def bootstrap(
     if project_dir is not None:
         with get_client(sync_client=True) as client:
             detach_job_limit(client)  # else deploying again deletes the shared limit
-        deploy_all(project_dir)
+        deploy_all(project_dir, names=deployments)
         with get_client(sync_client=True) as client:
             _ensure_limit(client, settings.prefect.job_concurrency)
             report["limited_deployments"] = attach_job_limit(client, JOB_CONCURRENCY_LIMIT)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,11 @@ __all__ = ["JOB_FLOWS", "attach_job_limit", "deploy_all", "detach_job_limit"]
 JOB_FLOWS = ("video-job", "media-job")
 
 
-def deploy_all(project_dir: Path, timeout_s: float = 600) -> None:
-    """``prefect --no-prompt deploy --all`` from ``project_dir`` (where prefect.yaml is)."""
+def deploy_all(
+    project_dir: Path, timeout_s: float = 600, names: Sequence[str] | None = None
+) -> None:
+    """``prefect --no-prompt deploy --all`` from ``project_dir`` (where prefect.yaml is), or
+    ``--name N ...`` for only the deployments ``names``."""
     from prefect.settings import get_current_settings
 
     if not (project_dir / "prefect.yaml").is_file():
@@ -35,8 +39,9 @@ def deploy_all(project_dir: Path, timeout_s: float = 600) -> None:
         env["PREFECT_API_URL"] = str(api.url)
     if api.auth_string is not None:
         env["PREFECT_API_AUTH_STRING"] = api.auth_string.get_secret_value()
+    which = ["--all"] if names is None else [arg for n in names for arg in ("--name", n)]
     done = subprocess.run(
-        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", *which],
         cwd=project_dir,
         env=env,
         capture_output=True,
@@ -46,7 +51,7 @@ def deploy_all(project_dir: Path, timeout_s: float = 600) -> None:
     )
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
-        raise ConfigError(f"prefect deploy --all failed in {project_dir}:\n{tail}")
+        raise ConfigError(f"prefect deploy {' '.join(which)} failed in {project_dir}:\n{tail}")
 
 
 def _job_deployments(client: Any) -> list[Any]:

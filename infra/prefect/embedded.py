@@ -1,10 +1,11 @@
 """The embedded default's Prefect side for ``reelflow serve``: deployments and a process worker.
 
 With nothing configured, ``reelflow serve`` must run a job to SUCCEEDED on one machine: after the
-local server is up (:mod:`infra.prefect.server`) and ``bootstrap`` made the pools, this registers
-the process-pool deployments of ``prefect.yaml`` (``prefect deploy`` in a subprocess from the
-project root: the gateway process itself never imports a flow) and runs one process worker that
-lives and dies with the gateway (its own process group, PR_SET_PDEATHSIG via ``setpriv`` when
+local server is up (:mod:`infra.prefect.server`), ``bootstrap`` makes the pools and registers the
+process-pool deployments named here (``prefect deploy`` in a subprocess from the project root:
+the gateway process itself never imports a flow); this module runs a process worker for the
+job pool and one for the maintenance pool (reaper, sweeper, retention, webhook delivery) that
+live and die with the gateway (its own process group, PR_SET_PDEATHSIG via ``setpriv`` when
 available, TERM then KILL on exit).
 """
 
@@ -20,46 +21,28 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from infra.errors import ConfigError
-
-__all__ = ["deploy", "process_deployments", "process_worker"]
+__all__ = ["MAINTENANCE_POOL", "PROCESS_POOL", "process_deployments", "process_worker"]
 
 log = logging.getLogger("reelflow.prefect.embedded")
 
 PROCESS_POOL = "reelflow-process"
+# The reaper, sweeper, retention and webhook deliverer: without them an embedded install would
+# never deliver a callback, crash a stuck run or remove an expired job.
+MAINTENANCE_POOL = "reelflow-maintenance"
 
 
-def process_deployments(project_root: Path) -> list[str]:
-    """Names of the deployments in ``prefect.yaml`` that run on the process pool."""
+def process_deployments(
+    project_root: Path, pools: Sequence[str] = (PROCESS_POOL, MAINTENANCE_POOL)
+) -> list[str]:
+    """Names of the deployments in ``prefect.yaml`` that run on ``pools`` (process pools)."""
     import yaml
 
     spec = yaml.safe_load((project_root / "prefect.yaml").read_text())
     return [
         d["name"]
         for d in spec.get("deployments") or []
-        if (d.get("work_pool") or {}).get("name") == PROCESS_POOL
+        if (d.get("work_pool") or {}).get("name") in pools
     ]
-
-
-def deploy(project_root: Path, names: Sequence[str], api_url: str, timeout_s: float = 300) -> None:
-    """``prefect --no-prompt deploy --name N ...`` from ``project_root`` (idempotent: upserts).
-    ConfigError with the tail of its output when it fails."""
-    argv = [sys.executable, "-m", "prefect", "--no-prompt", "deploy"]
-    for name in names:
-        argv += ["--name", name]
-    done = subprocess.run(
-        argv,
-        cwd=project_root,
-        env={**os.environ, "PREFECT_API_URL": api_url},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
-        raise ConfigError(f"prefect deploy failed ({done.returncode}):\n{tail}")
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
 """``reelflow serve`` with nothing configured (the embedded default) accepts a job over HTTP and
 runs it to SUCCEEDED: it starts the local Prefect server, registers the process deployments, runs
-a process worker and stops that worker when it stops."""
+a job worker and a maintenance worker (the job's callback arrives) and stops both when it stops."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import pytest
 from tests.infra.api.jobs import wait_terminal
 from tests.support.documents import SAMPLE_MARKDOWN
 from tests.support.tools import ROOT, free_port
+from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.api, pytest.mark.prefect, pytest.mark.media, pytest.mark.timeout(900)]
 
@@ -41,7 +42,9 @@ def test_serve_runs_a_job_to_success_with_nothing_configured(tmp_path: Path):
         PYTHONPATH=str(ROOT),
         HOME=str(tmp_path),  # ~/.reelflow and ~/.prefect of this test only
         REELFLOW_PREFECT__LOCAL_SERVER_PORT=str(free_port()),
+        REELFLOW_NET__ALLOW_HOSTS="127.0.0.1",  # only so the callback may reach this test
     )
+    receiver = WebhookReceiver(secrets=[])
     created = _cli(env, "keys", "create", "embedded")
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
@@ -72,12 +75,13 @@ def test_serve_runs_a_job_to_success_with_nothing_configured(tmp_path: Path):
             for p in psutil.Process(serve.pid).children(recursive=True)
             if "worker" in " ".join(p.cmdline())
         ]
-        assert workers, "no process worker was started"
+        pools = {p.cmdline()[p.cmdline().index("--pool") + 1] for p in workers}
+        assert pools == {"reelflow-process", "reelflow-maintenance"}, pools
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
             answer = client.post(
                 "/v1/jobs",
                 files={"file": ("notes.md", SAMPLE_MARKDOWN.encode())},
-                data={"preset": "tiny"},
+                data={"preset": "tiny", "callback_url": receiver.url},
                 timeout=60,
             )
             assert answer.status_code == 202, answer.text
@@ -96,7 +100,14 @@ def test_serve_runs_a_job_to_success_with_nothing_configured(tmp_path: Path):
             check=False,
         )
         assert played.returncode == 0, played.stderr
+        # The job's outcome reaches its callback through the automation and the maintenance
+        # worker's deliver-webhooks run.
+        deadline = time.monotonic() + 180
+        while not any(r.json["type"] == "job.succeeded" for r in receiver.received):
+            assert time.monotonic() < deadline, "no job.succeeded callback"
+            time.sleep(0.5)
     finally:
+        receiver.stop()
         os.killpg(serve.pid, signal.SIGTERM)
         serve.wait(timeout=60)
         log.close()
