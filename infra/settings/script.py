@@ -6,7 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
-__all__ = ["ScriptSettings"]
+__all__ = ["LLMPrice", "ScriptSettings"]
+
+
+class LLMPrice(BaseModel):
+    """What a model's tokens cost, in US dollars per million tokens."""
+
+    prompt_per_mtok: float = Field(0.0, ge=0)
+    completion_per_mtok: float = Field(0.0, ge=0)
 
 
 class ScriptSettings(BaseModel):
@@ -32,4 +39,34 @@ class ScriptSettings(BaseModel):
     )
     llm_timeout_s: float = Field(
         120.0, description="Limit for connecting to the LLM and for the wait for its answer."
+    )
+    llm_prices: dict[str, LLMPrice] = Field(
+        default_factory=dict,
+        description=(
+            "Price table, model -> USD per million prompt/completion tokens, as JSON: "
+            '{"gpt-4o-mini": {"prompt_per_mtok": 0.15, "completion_per_mtok": 0.6}}; '
+            "a model not listed is costed at 0 and its usage is marked unpriced."
+        ),
+    )
+    llm_cache: bool = Field(
+        True,
+        description=(
+            "Reuse an LLM script for the same document, model, prompt version, language and "
+            "limits (kept in the job ledger, so every worker shares it)."
+        ),
+    )
+    llm_cache_max_entries: int = Field(
+        1000, ge=1, description="Most cached LLM scripts kept; the oldest go first."
+    )
+    budget_usd: float | None = Field(
+        None,
+        ge=0,
+        description=(
+            "Per-client LLM budget in USD over REELFLOW_SCRIPT__BUDGET_WINDOW_DAYS (an API key's "
+            "own budget wins); a job that would exceed it fails with budget_exceeded before any "
+            "LLM call. Unset: no budget."
+        ),
+    )
+    budget_window_days: int = Field(
+        30, ge=1, description="Days of a client's jobs whose LLM cost counts against its budget."
     )
