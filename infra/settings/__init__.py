@@ -32,6 +32,7 @@ from infra.settings.script import ScriptSettings
 from infra.settings.secret_files import SecretFileSource
 from infra.settings.stages import StageSettings
 from infra.settings.storage import StorageSettings
+from infra.settings.tts import TTSSettings
 from infra.settings.webhooks import WebhookSettings
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "Settings",
     "StageSettings",
     "StorageSettings",
+    "TTSSettings",
     "WebhookSettings",
     "get_settings",
     "use_settings",
@@ -74,6 +76,7 @@ class Settings(BaseSettings):
     input: InputSettings = InputSettings()
     script: ScriptSettings = ScriptSettings()
     render: RenderSettings = RenderSettings()
+    tts: TTSSettings = TTSSettings()
     stages: StageSettings = StageSettings()
     limits: LimitSettings = LimitSettings()
     storage: StorageSettings = StorageSettings()
