@@ -25,8 +25,9 @@ from infra.settings.tts import EngineName
 from infra.tts import SPEECH_RATE_HZ, piper_voice_for, speak_remote, synthesize_piper
 from infra.tts.choice import engine_for
 from infra.tts.piper import PIPER_VOICES
+from tasks.script.language import NOMINAL_SPEED, profile
 
-__all__ = ["Voicing", "choose_voicing", "parallel_slots", "speak_slides"]
+__all__ = ["Voicing", "choose_voicing", "espeak_speed", "parallel_slots", "speak_slides"]
 
 log = logging.getLogger("reelflow.render.speech")
 ESPEAK_VOICES = {"en": "en-us", "ar": "ar"}
@@ -68,6 +69,12 @@ def choose_voicing(request: JobRequest, script: Script, settings: Settings) -> V
     return Voicing("espeak", espeak_voice, espeak_voice, requested)
 
 
+def espeak_speed(language: str, settings: Settings) -> int:
+    """espeak-ng's ``-s`` for ``language``: the measured speed its duration estimate assumes
+    (tasks/script/language.py), scaled by REELFLOW_RENDER__SPEECH_RATE_WPM / 160."""
+    return round(profile(language).espeak_speed * settings.render.speech_rate_wpm / NOMINAL_SPEED)
+
+
 def parallel_slots(settings: Settings, slides: int) -> tuple[int, int]:
     """(processes at once, CPUs the job may use) for speaking ``slides`` slides."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -80,7 +87,7 @@ def speak_slides(
     audio_dir: Path,
     voicing: Voicing,
     settings: Settings,
-    guard: ProcessGuard,
+    guard: ProcessGuard | None,
     deadlines: Deadlines,
 ) -> tuple[list[float], Voicing]:
     """Speak every slide into ``audio_dir/slide_NNN.wav``; (durations, the voicing that spoke)."""
@@ -128,7 +135,7 @@ def speak_slides(
                     text,
                     wav,
                     voice=voicing.voice,
-                    rate_wpm=cfg.speech_rate_wpm,
+                    rate_wpm=espeak_speed(script.language, settings),
                     espeak=cfg.espeak_bin,
                     timeout_s=min(cfg.process_timeout_s, 300),
                     guard=guard,
