@@ -1,10 +1,17 @@
-"""The script stage: word and slide limits, the script provider (extractive or an LLM)."""
+"""The script stage: word and slide limits, the length policy (``narration``), the script provider
+(extractive or an LLM) with its cache, price table and per-client budget.
+
+Speaking-rate targets are per language, measured against the voices (tasks/script/language.py:
+English 155 wpm, Arabic 120 wpm); there is no setting for them because the duration estimate must
+match what the voices really do."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
+
+from infra.settings.narration import NarrationSettings
 
 __all__ = ["LLMPrice", "ScriptSettings"]
 
@@ -17,15 +24,22 @@ class LLMPrice(BaseModel):
 
 
 class ScriptSettings(BaseModel):
-    min_words: int = Field(50, description="Fewest narration words a script may have.")
-    max_words: int = Field(400, description="Most narration words a script may have.")
+    max_words: int = Field(
+        400,
+        description=(
+            "Most narration words a script may have: a longer document is summarised to it "
+            "(the most informative sentences of each section, in order), never refused."
+        ),
+    )
     max_slides: int = Field(20, description="Most slides one script may have.")
     max_bullets: int = Field(5, description="Most bullets on one slide.")
     min_alnum_ratio: float = Field(
         0.3, description="Least share of letters/digits among visible characters (gibberish)."
     )
-    words_per_minute_en: int = Field(150, description="Speaking rate estimate for English.")
-    words_per_minute_ar: int = Field(120, description="Speaking rate estimate for Arabic.")
+    narration: NarrationSettings = Field(
+        default_factory=NarrationSettings,
+        description="The narration's length policy, slide splitting and tables.",
+    )
     provider: Literal["extractive", "llm"] = Field(
         "extractive", description="Script writer: extractive (offline) or llm (OpenAI-compatible)."
     )

@@ -86,7 +86,7 @@ def generate_script(
         max_words=cfg.max_words,
         max_slides=cfg.max_slides,
         max_bullets=cfg.max_bullets,
-        cfg=narration,
+        cfg=narration or cfg.narration,
     )
 
 
@@ -118,7 +118,7 @@ def write_script(
     ``language`` ``None`` or ``"auto"`` means: detect it from the document's text. ``cache``,
     ``budget`` and ``on_usage`` serve the LLM provider (tasks/script/llm.py).
     """
-    narration = narration or NarrationSettings()
+    narration = narration or cfg.narration
     language = choose_language(
         doc.text or document_of(doc).text, language, narration.default_language
     )
@@ -155,7 +155,7 @@ def validate_script(
     Checks, in order: slides exist; the narration is not empty; it is not gibberish (share of
     letters/digits); it has ``min_sentences`` real sentences; it is within ``max_words``.
     """
-    narration = narration or NarrationSettings()
+    narration = narration or cfg.narration
     if not script.slides:
         raise ScriptInvalid("the document has no sections to turn into slides")
     text = " ".join(s.narration for s in script.slides)
