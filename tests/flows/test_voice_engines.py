@@ -89,3 +89,12 @@ def test_remote_voice_per_job_and_its_errors(
     job = next(j for j in ledger().list_jobs() if j.id != job_id)
     assert (job.status, job.error_code, job.stage) == ("FAILED", "config_error", "render")
     assert store.list_keys(f"jobs/{job.id}/") == []
+
+
+def test_the_prefect_form_offers_the_engines_as_a_select():
+    from prefect.utilities.callables import parameter_schema
+
+    schema = parameter_schema(document_job).model_dump_for_openapi()
+    engine = schema["definitions"]["JobRequest"]["properties"]["engine"]
+    choices = [option.get("enum") for option in engine.get("anyOf", [engine])]
+    assert ["espeak", "piper", "remote"] in choices
