@@ -128,12 +128,15 @@ def test_a_spent_budget_refuses_before_any_llm_call(llm_settings: Settings, llm_
 
 
 def test_an_api_keys_own_budget_wins(llm_settings: Settings):
-    from infra.store.api_keys import ApiKeyStore
+    from typer.testing import CliRunner
+
+    from cli.main import app
 
     cfg = _priced(llm_settings).script
     cfg.budget_usd = 100.0
+    made = CliRunner().invoke(app, ["keys", "create", "tight", "--budget-usd", "0"])
+    assert made.exit_code == 0, made.output
     jobs = ledger()
-    ApiKeyStore(jobs).create("tight", rate_per_min=60, max_active=1, budget_usd=0.0)
     with pytest.raises(BudgetExceeded):
         check_budget(jobs, "tight", cfg, 0.001)
     check_budget(jobs, "roomy", cfg, 0.001)  # no key of that name: the setting's budget
