@@ -157,6 +157,10 @@ class Settings(BaseSettings):
                 self.script.provider == "llm",
                 self.script.llm_api_key,
             ),
+            "REELFLOW_TTS__REMOTE_API_KEY": (
+                self.tts.default_engine == "remote",
+                self.tts.remote_api_key,
+            ),
             "REELFLOW_API__PLAYBACK_SECRET": (
                 bool(self.api.playback_secret.get_secret_value()),
                 self.api.playback_secret,

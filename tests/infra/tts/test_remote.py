@@ -159,3 +159,18 @@ def test_the_ssrf_rules_apply_to_the_providers_url(
             deadlines=Deadlines(30.0),
         )
     assert speech.calls == 0
+
+
+def test_production_refuses_the_placeholder_key_when_remote_is_the_default(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    from infra.settings import get_settings
+
+    monkeypatch.setenv("REELFLOW_ENV", "production")
+    monkeypatch.setenv("REELFLOW_TTS__DEFAULT_ENGINE", "remote")
+    get_settings.cache_clear()
+    with pytest.raises(ConfigError, match="REELFLOW_TTS__REMOTE_API_KEY"):
+        get_settings()
+    monkeypatch.setenv("REELFLOW_TTS__REMOTE_API_KEY", "sk-a-real-key")
+    get_settings.cache_clear()
+    assert get_settings().tts.default_engine == "remote"
