@@ -1,15 +1,16 @@
-"""Probe + script time of the structured narration path, beside the old page-per-slide probe and
-beside the speech the script leads to.
+"""The script stage's share of a document job, and the share of source sentences it keeps.
 
 Documents (generated): a 150-page PDF (headings, wrapped paragraphs, running header, page numbers)
-and a 5,000-word plain-text report. For each: (a) the old ``tasks.probe.probe_document`` (pypdf
-``extract_text`` per page) as the reference, (b) ``infra.documents.read_document`` (structure from
-the visitor) + language detection + ``build_script`` + ``validate_script``, and (c) espeak-ng
-speaking the resulting narration (a lower bound of a job's render time; the encode comes on top).
-Rounds alternate; medians are compared. Also printed: the share of source sentences the summary
-keeps.
+and a 5,000-word plain-text report. For each, side by side in one run: the probe stage's reading
+(``tasks.probe.inspect_document``: structure, text, checks) and the script stage
+(``write_script``: language detection, summary to ``REELFLOW_SCRIPT__MAX_WORDS``, speakable text,
+validation), medians of ``--rounds``; then one render of that script (speech, slides, encode, HLS,
+captions; preset ``--preset``) under the job's watchdog. The job is probe + script + render (the
+upload and Prefect's per-run cost come on top, so the share printed is an upper bound). Target:
+the script stage under 10 % of the job.
 
     .venv/bin/python benchmarks/script_stage.py [--pages 150] [--words 5000] [--rounds 3]
+        [--preset hd]
 """
 
 from __future__ import annotations
@@ -23,12 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infra.documents import read_document, split_sentences  # noqa: E402
-from infra.media.tts import synthesize  # noqa: E402
-from infra.settings import ScriptSettings, Settings  # noqa: E402
-from tasks.script.extractive import validate_script  # noqa: E402
-from tasks.script.language import choose_language, profile  # noqa: E402
-from tasks.script.slides import build_script  # noqa: E402
+from infra.documents import split_sentences  # noqa: E402
+from infra.settings import Settings  # noqa: E402
+from tasks.script.language import choose_language  # noqa: E402
 from tests.support.narration_docs import long_report, wrap_with_hyphens  # noqa: E402
 
 WORDS = (
@@ -69,35 +67,21 @@ def make_pdf(path: Path, pages: int) -> int:
     return sentences
 
 
-def new_path(path: Path, doc_type: str, cfg: ScriptSettings) -> tuple[float, str, int]:
-    """Seconds reading the document (probe); then the script's narration and slide count."""
-    start = time.perf_counter()
-    doc = read_document(path, doc_type, max_chars=10_000_000, max_pages=1000)
-    read_s = time.perf_counter() - start
-    language = choose_language(doc.text, None)
-    script = validate_script(
-        build_script(
-            doc,
-            language,
-            max_words=cfg.max_words,
-            max_slides=cfg.max_slides,
-            max_bullets=cfg.max_bullets,
-        ),
-        cfg,
-    )
-    return read_s, " ".join(s.narration for s in script.slides), len(script.slides)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=150)
     parser.add_argument("--words", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--preset", default="hd")
     args = parser.parse_args()
 
-    from tasks.probe import probe_document  # the old path (imports Prefect: not timed)
+    from infra.jobs.limits import effective_limits
+    from infra.jobs.models import JobLimits, JobRequest
+    from infra.process.watchdog import JobWatchdog
+    from tasks.probe import inspect_document
+    from tasks.render.document import render_document
+    from tasks.script.extractive import write_script
 
-    cfg = ScriptSettings()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         settings = Settings(home=root / "home")
@@ -110,39 +94,35 @@ def main() -> None:
         txt = root / "report.txt"
         txt.write_text(text)
         docs = [
-            (f"{args.pages}-page PDF", pdf, "pdf", pdf_sentences),
-            (f"{args.words}-word text", txt, "text", sum(len(s) for s in sections)),
+            (f"{args.pages}-page PDF", pdf, pdf_sentences),
+            (f"{args.words}-word text", txt, sum(len(s) for s in sections)),
         ]
         choose_language("warm the detector up", None)
-        for name, path, doc_type, source_sentences in docs:
-            old_s, new_s, read_s = [], [], []
-            narration, slides = "", 0
+        for n, (name, path, source_sentences) in enumerate(docs):
+            probe_s, script_s = [], []
             for _ in range(args.rounds):
                 start = time.perf_counter()
-                probe_document(path, settings)
-                old_s.append(time.perf_counter() - start)
+                doc = inspect_document(path, settings)
+                probe_s.append(time.perf_counter() - start)
                 start = time.perf_counter()
-                reading, narration, slides = new_path(path, doc_type, cfg)
-                new_s.append(time.perf_counter() - start)
-                read_s.append(reading)
-            language = choose_language(narration, None)
+                script = write_script(doc, None, settings.script)
+                script_s.append(time.perf_counter() - start)
+            work = root / f"job{n}"
+            work.mkdir()
+            request = JobRequest(source=str(path), preset=args.preset)
             start = time.perf_counter()
-            speech_s = synthesize(
-                narration,
-                root / "speech.wav",
-                voice=profile(language).voice,
-                rate_wpm=profile(language).espeak_speed,
-            )
-            tts_wall = time.perf_counter() - start
-            old, new = statistics.median(old_s), statistics.median(new_s)
-            reading = statistics.median(read_s)
-            kept = len(split_sentences(narration))
+            with JobWatchdog(effective_limits(JobLimits(), settings), work) as guard:
+                outputs = render_document(script, request, work, settings, guard)
+            render_s = time.perf_counter() - start
+            probe, scripting = statistics.median(probe_s), statistics.median(script_s)
+            job = probe + scripting + render_s
+            kept = sum(len(split_sentences(slide.narration)) for slide in script.slides)
             print(
-                f"{name}: old probe {old:.2f} s | new probe {reading:.2f} s + script "
-                f"{new - reading:.2f} s = {new:.2f} s (x{new / old:.2f} the old probe) | "
-                f"{slides} slides, {len(narration.split())} words, {speech_s:.0f} s of speech "
-                f"(espeak-ng {tts_wall:.2f} s wall) | sentences kept {kept}/{source_sentences} "
-                f"({kept / source_sentences:.1%})"
+                f"{name}: probe {probe:.2f} s | script {scripting:.2f} s | render {render_s:.1f} s "
+                f"({outputs.narration_s:.0f} s of video, preset {args.preset}) | script = "
+                f"{scripting / job:.1%} of the job (probe + script {(probe + scripting) / job:.1%})"
+                f" | {len(script.slides)} slides, {script.word_count} words | sentences kept "
+                f"{kept}/{source_sentences} ({kept / source_sentences:.1%})"
             )
 
 

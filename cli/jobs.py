@@ -54,7 +54,13 @@ def _with_file_root(settings: Settings, path: Path) -> Settings:
 def run(
     file: Annotated[str, typer.Argument(help="A PDF, Markdown or text file.")],
     preset: PresetOption = None,
-    voice: Annotated[str | None, typer.Option(help="espeak-ng voice, e.g. en-us.")] = None,
+    voice: Annotated[
+        str | None,
+        typer.Option(help="Voice: espeak-ng (en-us), Piper (en_US-joe-medium) or remote (alloy)."),
+    ] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="Voice engine: espeak, piper or remote (default: settings).")
+    ] = None,
     language: Annotated[str, typer.Option(help="Narration language.")] = "en",
     kind: Annotated[JobKind, typer.Option(help="document, media or auto.")] = JobKind.AUTO,
     job_id: Annotated[str | None, typer.Option(help="Job id (default: a new one).")] = None,
@@ -67,7 +73,13 @@ def run(
         raise InputInvalid(f"{file} {what}")
     run_settings = _with_file_root(settings, path)
     request = _request(
-        str(path), preset=preset, voice=voice, language=language, kind=kind, job_id=job_id
+        str(path),
+        preset=preset,
+        voice=voice,
+        engine=engine,
+        language=language,
+        kind=kind,
+        job_id=job_id,
     )
     # A fast refusal: before the ledger is opened and before Prefect is even imported.
     checked = preflight(request, run_settings)

@@ -35,6 +35,13 @@ def create(
     priority: Annotated[
         str, typer.Option(help="Default priority of its jobs: high, normal or low.")
     ] = "normal",
+    budget_usd: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="LLM budget in USD over REELFLOW_SCRIPT__BUDGET_WINDOW_DAYS (default: setting).",
+        ),
+    ] = None,
 ) -> None:
     """Create a key and print it: it is shown this once."""
     from infra.store.api_keys import ApiKeyStore
@@ -48,6 +55,7 @@ def create(
             rate_per_min=_rate(rate) or settings.api.key_rate_per_min,
             max_active=max_active or settings.api.key_max_active,
             priority=priority,
+            budget_usd=budget_usd,
         )
     finally:
         ledger.dispose()

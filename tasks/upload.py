@@ -45,9 +45,10 @@ def build_manifest(
     stored: list[StoredObject],
     settings: Settings,
     source_name: str,
+    usage: dict[str, object] | None = None,
 ) -> dict[str, object]:
     prefix = job_prefix(job_id)
-    return {
+    manifest: dict[str, object] = {
         "job_id": job_id,
         "created_at": datetime.now(UTC).isoformat(),
         "source": source_name,
@@ -67,6 +68,9 @@ def build_manifest(
             "espeak-ng": tool_version(settings.render.espeak_bin),
         },
     }
+    if usage:
+        manifest["usage"] = usage  # LLM tokens and cost (tasks/script/llm.py)
+    return manifest
 
 
 def upload_outputs(
@@ -77,6 +81,7 @@ def upload_outputs(
     settings: Settings,
     source_name: str,
     canceled: Callable[[], bool] = lambda: False,
+    usage: dict[str, object] | None = None,
 ) -> JobResult:
     """Put every declared output under ``jobs/<job_id>/``, the manifest last.
 
@@ -90,7 +95,7 @@ def upload_outputs(
             raise UserCanceled(f"job {job_id} was canceled during upload; nothing more is stored")
         stored.append(store.put_file(prefix + key, Path(path)))
     manifest = json.dumps(
-        build_manifest(job_id, request, outputs, stored, settings, source_name), indent=2
+        build_manifest(job_id, request, outputs, stored, settings, source_name, usage), indent=2
     ).encode()
     if canceled():
         raise UserCanceled(f"job {job_id} was canceled before its manifest; nothing is committed")
@@ -122,9 +127,17 @@ def upload_stage(
         job = ctx.ledger.get(ctx.job_id)
         return job is not None and job.status == JobStatus.CANCELED
 
+    job = ctx.ledger.get(ctx.job_id)
     with ctx.doing("upload"):
         result = upload_outputs(
-            store, ctx.job_id, request, outputs, ctx.settings, source_name, canceled
+            store,
+            ctx.job_id,
+            request,
+            outputs,
+            ctx.settings,
+            source_name,
+            canceled,
+            usage=job.usage if job is not None else None,
         )
     try:
         recorded = ctx.ledger.mark_succeeded(

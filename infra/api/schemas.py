@@ -110,6 +110,9 @@ class JobDocument(BaseModel):
     )
     outputs_expire_at: datetime | None = None
     metadata: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = Field(
+        None, description="LLM tokens and cost of the job's script (llm_calls, cost_usd, ...)."
+    )
     flow_run_id: str | None = None
     links: JobLinks
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from infra.documents.model import Document
+from infra.settings.tts import EngineName
 from infra.store.layout import JOB_ID_PATTERN
 
 __all__ = [
@@ -37,9 +38,13 @@ class JobKind(enum.StrEnum):
 # The output presets (infra/media/presets.py; a test keeps the two lists equal). A Literal, so the
 # Prefect UI's form shows a select and the JSON schema lists the choices.
 PresetName = Literal["hd", "sd", "tiny"]
-# espeak-ng voice names (en-us, en-gb-x-rp, zh-yue, en+f3): never a path. Membership in the
-# installed voice list is checked when the job is validated (infra/media/voices.py).
-VOICE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}(\+[A-Za-z0-9]{1,12})?$"
+# Voice names: espeak-ng's (en-us, en-gb-x-rp, zh-yue, en+f3), packaged Piper voices
+# (en_US-joe-medium) and remote ones (alloy): never a path. Membership in the engine's allowlist is
+# checked when the job is validated (infra/tts/choice.py).
+VOICE_PATTERN = (
+    r"^([A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}(\+[A-Za-z0-9]{1,12})?"  # espeak-ng
+    r"|[A-Za-z0-9][A-Za-z0-9_-]{0,63})$"  # Piper, remote
+)
 LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
 
 
@@ -79,7 +84,18 @@ class JobRequest(BaseModel):
     voice: str | None = Field(
         None,
         pattern=VOICE_PATTERN,
-        description="espeak-ng voice, one of `espeak-ng --voices` (default: from the language).",
+        description=(
+            "Voice: an espeak-ng voice (`espeak-ng --voices`), a packaged Piper voice "
+            "(en_US-joe-medium) or an allowed remote voice (default: from the language)."
+        ),
+    )
+    engine: EngineName | None = Field(
+        None,
+        description=(
+            "Voice engine: espeak (espeak-ng), piper (natural, offline; languages without a "
+            "packaged voice fall back to espeak-ng) or remote (/v1/audio/speech). Default: "
+            "REELFLOW_TTS__DEFAULT_ENGINE."
+        ),
     )
     language: str = Field(
         "en", pattern=LANGUAGE_PATTERN, description="Language of the narration (en, ar, ...)."

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from infra.jobs.limits import effective_limits
 from infra.jobs.models import JobRequest
-from infra.media.voices import check_voice
 from infra.settings import Settings
+from infra.tts.choice import check_engine_voice
 
 __all__ = ["validate_request"]
 
 
 def validate_request(request: JobRequest, settings: Settings) -> JobRequest:
     """``request`` with its preset filled from settings; raises InputInvalid for limits above the
-    operator's or a voice espeak-ng does not list."""
+    operator's or a voice its engine may not use (infra/tts/choice.py)."""
     effective_limits(request.limits, settings)
-    if request.voice is not None:
-        check_voice(request.voice, settings.render.espeak_bin)
+    check_engine_voice(request.engine, request.voice, settings.tts, settings.render.espeak_bin)
     return request.model_copy(update={"preset": request.preset or settings.render.default_preset})

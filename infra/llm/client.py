@@ -1,8 +1,9 @@
-"""The optional LLM script provider: one OpenAI-compatible chat-completions call per script.
+"""The optional LLM script provider: OpenAI-compatible chat completions.
 
-``request_slides`` sends the document's sections to ``POST {base_url}/chat/completions`` (bearer
-key, temperature 0, JSON mode) and returns the slides of the answer; the script stage turns them
-into a ``Script`` and validates it like any other. Errors are translated here, cause kept:
+``chat`` sends messages (infra/llm/prompts.py) to ``POST {base_url}/chat/completions`` (bearer
+key, temperature 0, JSON mode) and returns the answer with its token usage; ``parse_slides`` reads
+the slides out of it; ``request_slides`` is both in one call. The script stage (tasks/script/llm.py)
+adds the cache, the one repair and the cost. Errors are translated here, cause kept:
 
 - no connection, a timeout, 408 or 5xx      -> ``LLMUnavailable`` (retryable)
 - 429                                       -> ``LLMRateLimited`` (retryable; Retry-After quoted)
@@ -16,10 +17,12 @@ any response text quoted in an error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -33,9 +36,10 @@ from infra.errors import (
     ScriptInvalid,
 )
 from infra.jobs.models import DocumentInput, Slide
+from infra.llm.prompts import build_messages
 from infra.settings import ScriptSettings
 
-__all__ = ["build_messages", "parse_slides", "request_slides"]
+__all__ = ["Completion", "build_messages", "chat", "parse_slides", "request_slides"]
 
 log = logging.getLogger("reelflow.llm")
 
@@ -48,33 +52,28 @@ class _Answer(BaseModel):
     slides: list[Slide]
 
 
-def build_messages(doc: DocumentInput, language: str, cfg: ScriptSettings) -> list[dict[str, str]]:
-    """The chat messages that ask for a script of ``doc``'s sections within the limits."""
-    system = (
-        "You turn documents into narrated slide videos. Answer with one JSON object only, of the "
-        'form {"slides": [{"title": "...", "bullets": ["..."], "narration": "..."}]}. '
-        f"Use at most {cfg.max_slides} slides and at most {cfg.max_bullets} short bullets per "
-        f"slide. The narration of all slides together has between {cfg.min_words} and "
-        f"{cfg.max_words} words, is plain speakable prose (no markup, no lists) and says only "
-        f"what the document says. Write in the language with code {language!r}."
-    )
-    sections = [
-        f"## {title.strip() or 'Untitled'}\n{body.strip()}"
-        for title, body in doc.sections
-        if title.strip() or body.strip()
-    ]
-    return [
-        {"role": "system", "content": system},
-        {"role": "user", "content": "\n\n".join(sections) or doc.text},
-    ]
+@dataclass(frozen=True)
+class Completion:
+    """One chat-completions answer: the raw body, its content and the tokens it was billed."""
+
+    body: str
+    content: str
+    prompt_tokens: int
+    completion_tokens: int
 
 
 def request_slides(doc: DocumentInput, language: str, cfg: ScriptSettings) -> list[Slide]:
     """Ask the configured endpoint for the slides of ``doc``; raises the errors listed above."""
+    return parse_slides(chat(build_messages(doc, language, cfg), cfg).body, cfg)
+
+
+def chat(messages: list[dict[str, str]], cfg: ScriptSettings) -> Completion:
+    """One chat-completions call; raises the errors listed above (never ScriptInvalid for a
+    200 whose content is odd: that is the caller's to judge)."""
     key = cfg.llm_api_key.get_secret_value()
     payload = {
         "model": cfg.llm_model,
-        "messages": build_messages(doc, language, cfg),
+        "messages": messages,
         "temperature": 0,
         "response_format": {"type": "json_object"},
     }
@@ -115,7 +114,27 @@ def request_slides(doc: DocumentInput, language: str, cfg: ScriptSettings) -> li
         ) from exc
     except httpx.TransportError as exc:
         raise LLMUnavailable(f"cannot reach the LLM provider at {url}: {exc}") from exc
-    return parse_slides(text, cfg)
+    return _completion(text)
+
+
+def _completion(body: str) -> Completion:
+    """The content and usage of a 200's body (content "" when the body is not a completion)."""
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return Completion(body, "", 0, 0)
+    content = ""
+    with contextlib.suppress(KeyError, IndexError, TypeError):
+        content = str(data["choices"][0]["message"]["content"] or "")
+    usage = data.get("usage") if isinstance(data, dict) else None
+    usage = usage if isinstance(usage, dict) else {}
+    return Completion(
+        body, content, _tokens(usage.get("prompt_tokens")), _tokens(usage.get("completion_tokens"))
+    )
+
+
+def _tokens(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 def _status_error(

@@ -17,7 +17,7 @@ from infra.media.presets import Preset
 from infra.media.safety import INPUT_SAFETY
 from infra.process.runner import FFMPEG_BASE_ARGS
 
-__all__ = ["audio_argv", "concat_list", "encode_argv"]
+__all__ = ["audio_argv", "concat_list", "encode_argv", "speech_wav_argv"]
 
 
 def concat_list(images: Sequence[Path], durations: Sequence[float]) -> str:
@@ -50,6 +50,32 @@ def audio_argv(ffmpeg: str, wav: Path, out: Path, kbps: int) -> list[str]:
         f"{kbps}k",
         "-f",
         "mp4",
+        str(out),
+    ]
+
+
+def speech_wav_argv(ffmpeg: str, audio: Path, out: Path, rate_hz: int) -> list[str]:
+    """Any speech file (a remote provider's WAV or MP3) -> the mono 16-bit WAV slides are joined
+    from, at ``rate_hz``."""
+    return [
+        ffmpeg,
+        *FFMPEG_BASE_ARGS,
+        "-loglevel",
+        "error",
+        "-y",
+        *INPUT_SAFETY,
+        "-i",
+        str(audio),
+        "-map",
+        "0:a:0",
+        "-ac",
+        "1",
+        "-ar",
+        str(rate_hz),
+        "-c:a",
+        "pcm_s16le",
+        "-f",
+        "wav",
         str(out),
     ]
 

@@ -32,6 +32,7 @@ from infra.settings.script import ScriptSettings
 from infra.settings.secret_files import SecretFileSource
 from infra.settings.stages import StageSettings
 from infra.settings.storage import StorageSettings
+from infra.settings.tts import TTSSettings
 from infra.settings.webhooks import WebhookSettings
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "Settings",
     "StageSettings",
     "StorageSettings",
+    "TTSSettings",
     "WebhookSettings",
     "get_settings",
     "use_settings",
@@ -74,6 +76,7 @@ class Settings(BaseSettings):
     input: InputSettings = InputSettings()
     script: ScriptSettings = ScriptSettings()
     render: RenderSettings = RenderSettings()
+    tts: TTSSettings = TTSSettings()
     stages: StageSettings = StageSettings()
     limits: LimitSettings = LimitSettings()
     storage: StorageSettings = StorageSettings()
@@ -153,6 +156,10 @@ class Settings(BaseSettings):
             "REELFLOW_SCRIPT__LLM_API_KEY": (
                 self.script.provider == "llm",
                 self.script.llm_api_key,
+            ),
+            "REELFLOW_TTS__REMOTE_API_KEY": (
+                self.tts.default_engine == "remote",
+                self.tts.remote_api_key,
             ),
             "REELFLOW_API__PLAYBACK_SECRET": (
                 bool(self.api.playback_secret.get_secret_value()),

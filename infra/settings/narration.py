@@ -1,9 +1,8 @@
-"""Narration settings (issue 14): to be merged into ``ScriptSettings`` (``REELFLOW_SCRIPT__*``).
+"""Narration settings: ``ScriptSettings.narration`` (``REELFLOW_SCRIPT__NARRATION__*``).
 
-Kept in their own model until then; ``tasks/script`` takes an instance as an argument. With the
-merge, ``ScriptSettings.min_words`` goes (a short real document is valid: ``min_sentences``), and
-``words_per_minute_en``/``words_per_minute_ar`` give way to the per-language table in
-``tasks/script/language.py``. ``max_words`` stays the summary's budget.
+The length policy: a document with ``min_sentences`` real sentences is valid however short (a
+short document gets a short video); a long one is summarised to ``REELFLOW_SCRIPT__MAX_WORDS``.
+Speaking rates are per language in ``tasks/script/language.py`` (measured, not configurable).
 """
 
 from __future__ import annotations

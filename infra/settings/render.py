@@ -12,7 +12,13 @@ __all__ = ["RenderSettings"]
 class RenderSettings(BaseModel):
     default_preset: str = Field("hd", description="Preset used when a job names none.")
     default_voice: str = Field("en-us", description="espeak-ng voice used when a job names none.")
-    speech_rate_wpm: int = Field(160, description="espeak-ng speaking rate (words per minute).")
+    speech_rate_wpm: int = Field(
+        160,
+        description=(
+            "espeak-ng speed for English; other languages scale their measured speed by it "
+            "/ 160 (tasks/script/language.py)."
+        ),
+    )
     slide_fps: int = Field(2, description="Frame rate of slide videos (static content).")
     hls_segment_s: int = Field(6, description="Target HLS segment length in seconds.")
     font_path: Path = Field(

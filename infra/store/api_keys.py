@@ -74,7 +74,13 @@ class ApiKeyStore:
         self.ledger = ledger
 
     def create(
-        self, name: str, *, rate_per_min: int, max_active: int, priority: str = "normal"
+        self,
+        name: str,
+        *,
+        rate_per_min: int,
+        max_active: int,
+        priority: str = "normal",
+        budget_usd: float | None = None,
     ) -> tuple[ClientKey, str]:
         """A new key for client ``name``: (its record, the key shown once).
 
@@ -104,6 +110,7 @@ class ApiKeyStore:
                 max_active=max_active,
                 priority=PRIORITY_QUEUES[priority][1],
                 webhook_secret=new_webhook_secret(),
+                budget_usd=budget_usd,
                 created_at=utcnow(),
             )
             session.add(row)

@@ -23,31 +23,23 @@ from infra.jobs.stages import Stage
 from infra.media.hls import avc_codec_string, hls_argv, master_playlist, variant_bandwidth
 from infra.media.presets import PRESETS, Preset
 from infra.media.slideshow import audio_argv, concat_list, encode_argv
-from infra.media.tts import synthesize
 from infra.process.runner import Deadlines, ProcessGuard, Progress, atomic_outputs, run_process
 from infra.process.watchdog import JobWatchdog
 from infra.settings import Settings
 from infra.store.layout import DOCUMENT_OUTPUTS
 from tasks.render.captions import build_vtt
 from tasks.render.slides import render_slide
+from tasks.render.speech import choose_voicing, speak_slides
 from tasks.stage import JobContext
 
 __all__ = [
     "concat_wavs",
-    "default_voice",
     "media_deadlines",
     "render_document",
     "render_stage",
 ]
 
 log = logging.getLogger("reelflow.render")
-VOICES = {"en": "en-us", "ar": "ar"}
-
-
-def default_voice(language: str, settings: Settings) -> str:
-    """espeak-ng voice for a language; English uses the configured default voice."""
-    base = language.split("-")[0]
-    return settings.render.default_voice if base == "en" else VOICES.get(base, base)
 
 
 def media_deadlines(settings: Settings) -> Deadlines:
@@ -76,27 +68,6 @@ def concat_wavs(parts: list[Path], target: Path) -> float:
                 out.writeframes(data)
         rate = out.getframerate()
     return frames / rate
-
-
-def _speak_all(
-    script: Script, audio_dir: Path, voice: str, settings: Settings, guard: ProcessGuard
-) -> list[float]:
-    cfg = settings.render
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [
-            pool.submit(
-                synthesize,
-                slide.narration,
-                audio_dir / f"slide_{i:03d}.wav",
-                voice=voice,
-                rate_wpm=cfg.speech_rate_wpm,
-                espeak=cfg.espeak_bin,
-                timeout_s=min(cfg.process_timeout_s, 300),
-                guard=guard,
-            )
-            for i, slide in enumerate(script.slides)
-        ]
-        return [f.result() for f in futures]
 
 
 def _write_hls(
@@ -155,8 +126,10 @@ def render_document(
     for folder in (slides_dir, audio_dir, tmp_dir, out / "hls"):
         folder.mkdir(parents=True, exist_ok=True)
 
-    voice = request.voice or default_voice(request.language, settings)
-    durations = _speak_all(script, audio_dir, voice, settings, guard)
+    voicing = choose_voicing(request, script, settings)
+    durations, voicing = speak_slides(
+        script, audio_dir, voicing, settings, guard, media_deadlines(settings)
+    )
     narration_s = concat_wavs(
         [audio_dir / f"slide_{i:03d}.wav" for i in range(len(durations))], root / "narration.wav"
     )
@@ -224,7 +197,15 @@ def render_document(
     )
     (out / "script.json").write_text(
         json.dumps(
-            {**script.model_dump(), "slide_durations_s": durations}, ensure_ascii=False, indent=2
+            {
+                **script.model_dump(),
+                "voice": voicing.voice,
+                "voice_engine": voicing.engine,
+                "voice_engine_requested": voicing.requested,
+                "slide_durations_s": durations,
+            },
+            ensure_ascii=False,
+            indent=2,
         ),
         encoding="utf-8",
     )
@@ -234,7 +215,12 @@ def render_document(
         raise FFmpegFailed(f"the render finished without {', '.join(missing)}")
     duration = narration_s  # the video is cut to the narration (-t); the tests probe it
     log.info(
-        "rendered %d slides, %.1fs of narration, %d files", len(images), narration_s, len(files)
+        "rendered %d slides, %.1fs of narration (%s voice %s), %d files",
+        len(images),
+        narration_s,
+        voicing.engine,
+        voicing.voice,
+        len(files),
     )
     return RenderOutputs(
         files=files,

@@ -16,15 +16,16 @@ from infra.documents import Document, ListBlock, Paragraph, Section
 from infra.documents.sentences import split_sentences
 from infra.errors import ScriptInvalid
 from infra.jobs.models import DocumentInput, Script, Slide
-from infra.llm.client import request_slides
 from infra.settings import ScriptSettings
 from infra.settings.narration import NarrationSettings
+from infra.store.script_cache import ScriptCache
 from tasks.script.language import (
     choose_language,
     count_spoken_words,
     estimate_duration_s,
     voice_for,
 )
+from tasks.script.llm import BudgetCheck, UsageSink, llm_script
 from tasks.script.slides import build_script
 
 __all__ = [
@@ -85,7 +86,7 @@ def generate_script(
         max_words=cfg.max_words,
         max_slides=cfg.max_slides,
         max_bullets=cfg.max_bullets,
-        cfg=narration,
+        cfg=narration or cfg.narration,
     )
 
 
@@ -107,20 +108,34 @@ def write_script(
     language: str | None,
     cfg: ScriptSettings,
     narration: NarrationSettings | None = None,
+    *,
+    cache: ScriptCache | None = None,
+    budget: BudgetCheck | None = None,
+    on_usage: UsageSink | None = None,
 ) -> Script:
     """The validated script of ``doc`` from the configured provider (extractive by default).
 
-    ``language`` ``None`` or ``"auto"`` means: detect it from the document's text.
+    ``language`` ``None`` or ``"auto"`` means: detect it from the document's text. ``cache``,
+    ``budget`` and ``on_usage`` serve the LLM provider (tasks/script/llm.py).
     """
-    narration = narration or NarrationSettings()
+    narration = narration or cfg.narration
     language = choose_language(
         doc.text or document_of(doc).text, language, narration.default_language
     )
+    checked = narration
     if cfg.provider == "llm":
-        script = script_of(request_slides(doc, language, cfg), language, cfg)
-    else:
-        script = generate_script(doc, language, cfg, narration)
-    return validate_script(script, cfg, narration)
+        return llm_script(
+            doc,
+            language,
+            cfg,
+            checked,
+            to_script=lambda slides: script_of(slides, language, cfg),
+            validate=lambda script: validate_script(script, cfg, checked),
+            cache=cache,
+            budget=budget,
+            on_usage=on_usage,
+        )
+    return validate_script(generate_script(doc, language, cfg, narration), cfg, narration)
 
 
 def real_sentences(text: str, min_words: int) -> int:
@@ -140,7 +155,7 @@ def validate_script(
     Checks, in order: slides exist; the narration is not empty; it is not gibberish (share of
     letters/digits); it has ``min_sentences`` real sentences; it is within ``max_words``.
     """
-    narration = narration or NarrationSettings()
+    narration = narration or cfg.narration
     if not script.slides:
         raise ScriptInvalid("the document has no sections to turn into slides")
     text = " ".join(s.narration for s in script.slides)

@@ -127,6 +127,7 @@ def test_llm_provider_script_is_counted(llm_settings: Settings, llm_double: LLMD
 
 
 def test_llm_script_is_validated_like_any_other(llm_settings: Settings, llm_double: LLMDouble):
-    llm_double.respond(script_reply([{"title": "T", "bullets": [], "narration": "#### |||| ok"}]))
+    bad = script_reply([{"title": "T", "bullets": [], "narration": "#### |||| ok"}])
+    llm_double.respond(bad, bad)  # the answer and the answer to the one repair request
     with pytest.raises(ScriptInvalid, match="gibberish"):
         write_script(_doc(SECTIONS), "en", llm_settings.script)
