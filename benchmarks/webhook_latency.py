@@ -134,7 +134,7 @@ def main() -> None:
                 headers={HEADER: signature_header([SECRET], body)},
             )
             assert answer.status_code == 202, answer.text
-            hook_job = answer.json()["events"][0]
+            hook_job = answer.json()["event"]  # the event id is the job id
             run = _wait("the hook's flow run", lambda j=hook_job: (ledger.row(j) or (0, 0))[1])
             started = _wait("Running", lambda r=run: _running_at(prefect, r))
             hook_s.append(started - sent)
