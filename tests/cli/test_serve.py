@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ import pytest
 from tests.infra.api.jobs import wait_terminal
 from tests.support.documents import SAMPLE_MARKDOWN
 from tests.support.tools import ROOT, free_port
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.api, pytest.mark.prefect, pytest.mark.media, pytest.mark.timeout(900)]
 
@@ -57,16 +57,15 @@ def test_serve_runs_a_job_to_success_with_nothing_configured(tmp_path: Path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 420
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+
+        def ready() -> bool:
             assert serve.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "reelflow serve did not get ready"
-            time.sleep(1)
+            try:
+                return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(ready, 420, "reelflow serve's /readyz", poll=1)
         workers = [
             p
             for p in psutil.Process(serve.pid).children(recursive=True)

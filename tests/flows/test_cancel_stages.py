@@ -25,6 +25,7 @@ from tests.support.ledgers import ledger
 from tests.support.llm_double import LLMDouble, script_reply
 from tests.support.slow_link import SlowLink
 from tests.support.tools import LONG_DOC, encoder_of, process_worker, wait_for_run
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media, pytest.mark.s3, pytest.mark.timeout(240)]
 STAGES = ["probe", "script", "render", "upload"]
@@ -36,13 +37,6 @@ def _in_stage(job_id: str, stage: str) -> Callable[[], bool]:
         return job is not None and job.status == "RUNNING" and job.stage == stage
 
     return check
-
-
-def _wait(condition: Callable[[], bool], what: str, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"never saw {what}"
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -87,16 +81,14 @@ def test_cancel_during_stage_leaves_nothing(
             job_id = str(run.id)
             encoder = None
             if stage == "render":
-                found: list[psutil.Process] = []
-                _wait(lambda: found.append(encoder_of(job_id)) or found[-1] is not None, "ffmpeg")
-                encoder = found[-1]
+                encoder = wait_until(lambda: encoder_of(job_id), 90, "ffmpeg")
             elif stage == "script":
-                _wait(lambda: llm_double.calls >= 1, "the LLM request")
+                wait_until(lambda: llm_double.calls >= 1, 90, "the LLM request")
             elif stage == "upload":
-                _wait(_in_stage(job_id, "upload"), "the upload stage")
+                wait_until(_in_stage(job_id, "upload"), 90, "the upload stage")
                 assert link.wait_for_upload(1), "no upload traffic"
             else:
-                _wait(_in_stage(job_id, stage), f"the {stage} stage")
+                wait_until(_in_stage(job_id, stage), 90, f"the {stage} stage")
 
             requested = time.monotonic()
             assert cancel(job_id)

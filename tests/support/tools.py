@@ -131,9 +131,9 @@ def start_long_job(source: Path):
 
     Returns (flow run id, the ffmpeg encoder process).
     """
-    import time
-
     from prefect.deployments import run_deployment
+
+    from tests.support.waiting import wait_until
 
     source.write_text(LONG_DOC)
     run = run_deployment(
@@ -141,13 +141,8 @@ def start_long_job(source: Path):
         parameters={"request": {"source": str(source), "preset": "hd"}},
         timeout=0,
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        encoder = encoder_of(str(run.id))
-        if encoder is not None:
-            return run.id, encoder
-        time.sleep(0.05)
-    raise AssertionError("the job never reached its encode")
+    encoder = wait_until(lambda: encoder_of(str(run.id)), 90, "the job's encode")
+    return run.id, encoder
 
 
 def stage_run_count(flow_run_id: object, stage: str) -> int:
@@ -166,17 +161,17 @@ def wait_for_run(
     flow_run_id: object, timeout_s: float, names: Collection[str] = (), poll_s: float = 0.1
 ):
     """The flow run's state once it is in one of ``names`` or final (fails after ``timeout_s``)."""
-    import time
-
-    import pytest
     from prefect.client.orchestration import get_client
 
-    deadline = time.monotonic() + timeout_s
+    from tests.support.waiting import wait_until
+
     with get_client(sync_client=True) as client:
-        while True:
+
+        def reached():
             state = client.read_flow_run(flow_run_id).state  # type: ignore[arg-type]
             if state is not None and (state.name in names or state.is_final()):
                 return state
-            if time.monotonic() > deadline:
-                pytest.fail(f"flow run {flow_run_id} not in {set(names)} or final: {state}")
-            time.sleep(poll_s)
+            return None
+
+        what = f"flow run {flow_run_id} in {set(names)} or final"
+        return wait_until(reached, timeout_s, what, poll=poll_s)
