@@ -258,6 +258,28 @@ def test_disk_cap_stops_the_encoder(watchdog_dir: Path):
     assert dir_size_bytes(watchdog_dir) == 0
 
 
+def test_duration_cap_stops_the_job_wherever_it_is(watchdog_dir: Path):
+    """The job's wall-clock limit (``max_duration_s``): a media process running past it is
+    stopped by the watchdog (the process's own deadline is far away), and Python work between
+    processes sees the breach at its next ``check``."""
+    watchdog = JobWatchdog(Limits(max_duration_s=1), watchdog_dir, interval_s=0.2)
+    with watchdog:
+        err = _expect(
+            ResourceLimitExceeded,
+            watchdog_dir,
+            1,
+            ["sh", "-c", "sleep 60", "{out}"],
+            deadlines=Deadlines(120, kill_grace_s=0.5),
+            guard=watchdog,
+        )
+    assert err.message.startswith("duration limit exceeded") and "limit 1 s" in err.message
+    with pytest.raises(ResourceLimitExceeded, match="duration limit exceeded"):
+        watchdog.check()
+    fresh = JobWatchdog(Limits(max_duration_s=1), watchdog_dir, started_at=time.monotonic() - 5)
+    with pytest.raises(ResourceLimitExceeded, match="duration limit exceeded"):
+        fresh.check()  # no thread, no process: the check alone enforces it
+
+
 def test_cpu_cap_throttles_by_duty_cycle(watchdog_dir: Path):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     watchdog = JobWatchdog(Limits(max_cpu_percent=40), watchdog_dir, interval_s=0.2)
