@@ -12,7 +12,13 @@ from uuid import UUID
 import psutil
 import pytest
 
-from infra.errors import ResourceLimitExceeded, StorageUnavailable, TTSFailed, UserCanceled
+from infra.errors import (
+    LLMUnavailable,
+    ResourceLimitExceeded,
+    StorageUnavailable,
+    TTSFailed,
+    UserCanceled,
+)
 from infra.jobs.models import JobKind, JobRequest, RenderOutputs
 from infra.jobs.stages import Stage
 from infra.settings import Settings, get_settings
@@ -21,6 +27,7 @@ from infra.store.layout import MANIFEST, job_prefix
 from tasks.stage import JobContext, job_scope, run_stage
 from tests.support.full_disk import tiny_tmpfs
 from tests.support.ledgers import ledger
+from tests.support.llm_double import LLMDouble, script_reply
 from tests.support.waiting import wait_until
 
 
@@ -298,3 +305,34 @@ def test_a_result_finishing_during_a_cancel_is_discarded(settings: Settings, tmp
     assert store.list_keys(job_prefix("late")) == []  # the manifest and the video withdrawn
     job = ledger().get("late")
     assert (job.status, job.error_code, job.artifacts) == ("CANCELED", "user_canceled", None)
+
+
+@pytest.mark.prefect
+def test_a_script_timeout_while_the_llm_thinks_is_llm_unavailable(
+    prefect_server: str,
+    llm_settings: Settings,
+    llm_double: LLMDouble,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The LLM is still thinking when the script stage's clock runs out: the provider's code
+    (retryable), not a bad script."""
+    from infra.jobs.models import DocumentInput
+    from tasks.script import script_stage
+
+    llm_double.respond(script_reply(delay_s=30))  # stop() releases it when the test ends
+    cfg = _settings(monkeypatch, STAGES__SCRIPT_TIMEOUT_S="1", SCRIPT__LLM_TIMEOUT_S="60")
+    doc = DocumentInput(
+        path="doc.md",
+        doc_type="markdown",
+        sha256="0" * 64,
+        size=1,
+        text="",
+        sections=[("Why", "Jobs should never get stuck."), ("How", "- probe\n- render")],
+    )
+    with pytest.raises(LLMUnavailable) as err:
+        with _scope("llm-timeout", cfg) as ctx:
+            run_stage(ctx, Stage.SCRIPT, script_stage, ctx, doc, JobRequest(source="/x.md"))
+    assert llm_double.calls == 1
+    assert "script stage ran past its 1 s timeout while llm was running" in str(err.value)
+    job = ledger().get("llm-timeout")
+    assert (job.status, job.error_code, job.stage) == ("FAILED", "llm_unavailable", "script")
