@@ -23,12 +23,12 @@ pytestmark = [pytest.mark.prefect, pytest.mark.media]
 
 
 def test_cancel_during_render_kills_ffmpeg_and_cleans_up(
-    prefect_server: str, settings: Settings, tmp_path: Path, record_property
+    process_pool: str, settings: Settings, tmp_path: Path, record_property
 ):
     from prefect.client.orchestration import get_client
     from prefect.states import Cancelling
 
-    with process_worker(prefect_server, settings.home):
+    with process_worker(process_pool, settings.home):
         run_id, encoder = start_long_job(tmp_path / "long.md")
         job_id = str(run_id)
 

@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.prefect, pytest.mark.media]
 
 
 def test_killed_job_process_is_reaped_and_swept(
-    prefect_server: str,
+    process_pool: str,
     settings: Settings,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -40,7 +40,7 @@ def test_killed_job_process_is_reaped_and_swept(
     monkeypatch.setenv("REELFLOW_MAINTENANCE__SWEEP_GRACE_S", "0")
     get_settings.cache_clear()
 
-    with process_worker(prefect_server, settings.home):
+    with process_worker(process_pool, settings.home):
         run_id, encoder = start_long_job(tmp_path / "long.md")
         job_id = str(run_id)
         job_process = encoder.parent()
@@ -90,7 +90,7 @@ def _descendants(pid: int) -> list[psutil.Process]:
 @pytest.mark.timeout(400)
 def test_host_loss_is_detected_by_the_heartbeat_automation(
     clean_automations: None,
-    prefect_server: str,
+    process_pool: str,
     settings: Settings,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -105,7 +105,7 @@ def test_host_loss_is_detected_by_the_heartbeat_automation(
     monkeypatch.setenv("REELFLOW_MAINTENANCE__SWEEP_GRACE_S", "0")
     get_settings.cache_clear()
 
-    with process_worker(prefect_server, settings.home, REELFLOW_LEDGER__HEARTBEAT_S="1") as worker:
+    with process_worker(process_pool, settings.home, REELFLOW_LEDGER__HEARTBEAT_S="1") as worker:
         run_id, encoder = start_long_job(tmp_path / "long.md")
         job_id = str(run_id)
         doomed = _descendants(worker.pid)

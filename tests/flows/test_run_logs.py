@@ -20,22 +20,29 @@ from tests.support.tools import process_worker, wait_for_run
 pytestmark = [pytest.mark.prefect, pytest.mark.media, pytest.mark.timeout(300)]
 
 
-def test_reelflow_lines_are_in_the_run_logs(prefect_server: str, settings: Settings, tmp_path):
+def test_reelflow_lines_are_in_the_run_logs(process_pool: str, settings: Settings, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
     source = Path(tmp_path) / "doc.md"
     source.write_text(SAMPLE_MARKDOWN)
-    with process_worker(prefect_server, settings.home, PREFECT_LOGGING_TO_API_ENABLED="true"):
+    with process_worker(process_pool, settings.home, PREFECT_LOGGING_TO_API_ENABLED="true"):
         run = submit(
             JobRequest(source=str(source), preset="tiny", job_id="logged-job"),
             "video-job/video-job-process",
         )
         assert wait_for_run(run, 180).is_completed()
+    logs: list = []
     with get_client(sync_client=True) as client:
-        logs = client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run])), limit=1000
-        )
+        while True:  # Prefect's API answers at most 200 lines a page
+            page = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run])),
+                limit=200,
+                offset=len(logs),
+            )
+            logs += page
+            if len(page) < 200:
+                break
     ours = [log for log in logs if log.name.startswith("reelflow")]
     messages = [log.message for log in ours]
     assert any("stage probe started" in m for m in messages), messages
