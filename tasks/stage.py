@@ -101,6 +101,7 @@ class JobContext:
         self.work_dir: Path = job_work_dir(settings.work_dir_root, job_id)
         self._store: ArtifactStore | None = None
         self._activities: list[str] = []
+        self._interrupted: str | None = None
         self._shown = -PROGRESS_STEP
 
     def store(self) -> ArtifactStore:
@@ -110,16 +111,32 @@ class JobContext:
 
     @contextlib.contextmanager
     def doing(self, activity: str) -> Iterator[None]:
-        """Declare what the job is doing (``upload``, ``llm``...): a timeout is blamed on it."""
+        """Declare what the job is doing (``upload``, ``llm``...): a timeout is blamed on it.
+
+        The timeout unwinds this block before the stage runner names the error, so the activity
+        an exception left through is remembered until the next stage starts.
+        """
         self._activities.append(activity)
         try:
             yield
+        except BaseException:
+            if self._interrupted is None:  # the innermost activity is the one that was running
+                self._interrupted = activity
+            raise
         finally:
             self._activities.pop()
 
+    def start_stage(self) -> None:
+        """Forget what earlier stages did: a timeout is blamed on what this stage runs."""
+        self._interrupted = None
+        self.guard.last_process = None
+
     def activity(self) -> str | None:
-        """What the job was doing most recently: a declared activity or its last process."""
-        return self._activities[-1] if self._activities else self.guard.last_process
+        """What the current stage was doing: the declared activity that is running or that an
+        exception left, else the newest process of the stage."""
+        if self._activities:
+            return self._activities[-1]
+        return self._interrupted or self.guard.last_process
 
     def progress(self, stage: Stage, fraction: float) -> None:
         """Move the job's progress to ``fraction`` (0-1) of ``stage``'s band. Never raises."""
@@ -303,6 +320,7 @@ def run_stage(
     if stage != Stage.CLEANUP:
         ctx.guard.check()
         _with_stage_retries(ctx, lambda: ctx.ledger.mark_running(ctx.job_id, stage.value))
+    ctx.start_stage()
     with stage_context(stage.value):
         log.info("stage %s started", stage.value)
         started = time.monotonic()

@@ -17,7 +17,7 @@ import pytest
 from infra.settings import Settings, get_settings
 from tests.support.ledgers import close_ledgers
 from tests.support.llm_double import LLMDouble
-from tests.support.tools import free_port
+from tests.support.tools import PROCESS_DEPLOYMENT, PROCESS_POOL, deploy_to_pool, free_port
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
@@ -50,6 +50,15 @@ def prefect_server() -> Iterator[str]:
 
     with prefect_test_harness(server_startup_timeout=90):
         yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture(scope="session")
+def process_pool(prefect_server: str) -> str:
+    """The process work pool and the video-job-process deployment, made once per session (each
+    costs a Prefect CLI start); the API URL. Tests stay independent: every job has its own id,
+    and each test starts its own worker (``tests.support.tools.process_worker``)."""
+    deploy_to_pool(prefect_server, PROCESS_POOL, "process", PROCESS_DEPLOYMENT)
+    return prefect_server
 
 
 @pytest.fixture(scope="session")

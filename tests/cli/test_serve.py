@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ import pytest
 from tests.infra.api.jobs import wait_terminal
 from tests.support.documents import SAMPLE_MARKDOWN
 from tests.support.tools import ROOT, free_port
+from tests.support.waiting import wait_until
 from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.api, pytest.mark.prefect, pytest.mark.media, pytest.mark.timeout(900)]
@@ -60,16 +60,15 @@ def test_serve_runs_a_job_to_success_with_nothing_configured(tmp_path: Path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 420
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+
+        def ready() -> bool:
             assert serve.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "reelflow serve did not get ready"
-            time.sleep(1)
+            try:
+                return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(ready, 420, "reelflow serve's /readyz", poll=1)
         workers = [
             p
             for p in psutil.Process(serve.pid).children(recursive=True)
@@ -102,10 +101,12 @@ def test_serve_runs_a_job_to_success_with_nothing_configured(tmp_path: Path):
         assert played.returncode == 0, played.stderr
         # The job's outcome reaches its callback through the automation and the maintenance
         # worker's deliver-webhooks run.
-        deadline = time.monotonic() + 180
-        while not any(r.json["type"] == "job.succeeded" for r in receiver.received):
-            assert time.monotonic() < deadline, "no job.succeeded callback"
-            time.sleep(0.5)
+        wait_until(
+            lambda: any(r.json["type"] == "job.succeeded" for r in receiver.received),
+            180,
+            "the job.succeeded callback",
+            poll=0.5,
+        )
     finally:
         receiver.stop()
         os.killpg(serve.pid, signal.SIGTERM)

@@ -3,9 +3,9 @@
 Each stage is made to last long enough to be caught in the act by a real slow component, never
 by a hook in the code: probe reads a vector-heavy PDF (pypdf walks every drawing operator),
 script waits on an OpenAI-compatible LLM that is still "thinking", render is a 20-slide hd
-encode, and upload goes to moto's S3 server through a slow link. After the cancel: CANCELED in
-the ledger, the run Cancelled, no ffmpeg, no work directory, no object under the job's prefix,
-and a second cancel changes nothing.
+encode, and upload goes to moto's S3 server through a slow link (the cancel comes once an object
+of the job is on the wire). After the cancel: CANCELED in the ledger, the run Cancelled, no
+ffmpeg, no work directory, no object under the job's prefix, and a second cancel changes nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from tests.support.ledgers import ledger
 from tests.support.llm_double import LLMDouble, script_reply
 from tests.support.slow_link import SlowLink
 from tests.support.tools import LONG_DOC, encoder_of, process_worker, wait_for_run
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media, pytest.mark.s3, pytest.mark.timeout(240)]
 STAGES = ["probe", "script", "render", "upload"]
@@ -38,17 +39,10 @@ def _in_stage(job_id: str, stage: str) -> Callable[[], bool]:
     return check
 
 
-def _wait(condition: Callable[[], bool], what: str, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"never saw {what}"
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("stage", STAGES)
 def test_cancel_during_stage_leaves_nothing(
     stage: str,
-    prefect_server: str,
+    process_pool: str,
     s3_settings: Settings,
     llm_double: LLMDouble,
     tmp_path: Path,
@@ -78,7 +72,7 @@ def test_cancel_during_stage_leaves_nothing(
         env["REELFLOW_STORAGE__S3_ENDPOINT"] = link.endpoint
 
     try:
-        with process_worker(prefect_server, settings.home, **env):
+        with process_worker(process_pool, settings.home, **env):
             run = run_deployment(
                 "video-job/video-job-process",
                 parameters={"request": {"source": str(source), "preset": preset}},
@@ -86,20 +80,30 @@ def test_cancel_during_stage_leaves_nothing(
             )
             job_id = str(run.id)
             encoder = None
+            on_the_wire: list[str] = []
             if stage == "render":
-                found: list[psutil.Process] = []
-                _wait(lambda: found.append(encoder_of(job_id)) or found[-1] is not None, "ffmpeg")
-                encoder = found[-1]
+                encoder = wait_until(lambda: encoder_of(job_id), 90, "ffmpeg")
             elif stage == "script":
-                _wait(lambda: llm_double.calls >= 1, "the LLM request")
+                wait_until(lambda: llm_double.calls >= 1, 90, "the LLM request")
             elif stage == "upload":
-                _wait(_in_stage(job_id, "upload"), "the upload stage")
-                assert link.wait_for_upload(1), "no upload traffic"
+                wait_until(_in_stage(job_id, "upload"), 90, "the upload stage")
+                # Not the bucket check: an object of the job sent and not yet at the server (the
+                # link holds every request 0.5 s), so the delete-twice path has work to do.
+                put = f"PUT /{settings.storage.bucket}/jobs/{job_id}/"
+                on_the_wire = wait_until(
+                    lambda: [r for r in link.requests if r.startswith(put)],
+                    90,
+                    "an object of the job on the wire",
+                    poll=0.01,
+                )
             else:
-                _wait(_in_stage(job_id, stage), f"the {stage} stage")
+                wait_until(_in_stage(job_id, stage), 90, f"the {stage} stage")
 
             requested = time.monotonic()
             assert cancel(job_id)
+            if stage == "upload":
+                assert on_the_wire, "no object was in flight at the cancel"
+                record_property("objects_sent_before_cancel", len(on_the_wire))
             job = ledger().get(job_id)
             assert (job.status, job.stage) == ("CANCELED", stage)  # caught in the act, at once
             if stage == "render":  # ffmpeg stops with the job

@@ -33,6 +33,7 @@ from tests.support.documents import SAMPLE_MARKDOWN
 from tests.support.jobs import cancel, submit
 from tests.support.ledgers import ledger
 from tests.support.tools import LONG_DOC, encoder_of, wait_for_run
+from tests.support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.docker,
@@ -86,10 +87,7 @@ def _seconds_to(run_id, name: str, timeout_s: float = 120) -> float:
 
 
 def _wait_gone(run_id, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while containers_of(run_id):
-        assert time.monotonic() < deadline, f"container of {run_id} still exists"
-        time.sleep(0.25)
+    wait_until(lambda: not containers_of(run_id), timeout_s, f"the container of {run_id} to go")
 
 
 def test_document_job_runs_in_a_container(pool, tmp_path: Path, record_property):
@@ -112,10 +110,8 @@ def test_document_job_runs_in_a_container(pool, tmp_path: Path, record_property)
 def test_cancel_stops_the_container_and_removes_everything(pool, record_property):
     settings = pool[0]
     run_id, job_id = _submit(pool, LONG_DOC, preset="hd")
-    deadline = time.monotonic() + 120
-    while (encoder := encoder_of(job_id)) is None:  # ffmpeg in the container, seen from the host
-        assert time.monotonic() < deadline, "the job never reached its encode"
-        time.sleep(0.1)
+    # ffmpeg in the container, seen from the host
+    encoder = wait_until(lambda: encoder_of(job_id), 120, "the job's encode", poll=0.1)
     # The job container as the locked template made it (issue 9, #9).
     (container,) = containers_of(run_id, all_states=False)
     inspected = docker("inspect", "--format", "{{json .HostConfig}}", container)

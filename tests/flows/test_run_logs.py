@@ -20,13 +20,13 @@ from tests.support.tools import process_worker, wait_for_run
 pytestmark = [pytest.mark.prefect, pytest.mark.media, pytest.mark.timeout(300)]
 
 
-def test_reelflow_lines_are_in_the_run_logs(prefect_server: str, settings: Settings, tmp_path):
+def test_reelflow_lines_are_in_the_run_logs(process_pool: str, settings: Settings, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
     source = Path(tmp_path) / "doc.md"
     source.write_text(SAMPLE_MARKDOWN)
-    with process_worker(prefect_server, settings.home, PREFECT_LOGGING_TO_API_ENABLED="true"):
+    with process_worker(process_pool, settings.home, PREFECT_LOGGING_TO_API_ENABLED="true"):
         run = submit(
             JobRequest(source=str(source), preset="tiny", job_id="logged-job"),
             "video-job/video-job-process",

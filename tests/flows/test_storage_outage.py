@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
@@ -18,6 +18,7 @@ from tests.conftest import free_port
 from tests.support.documents import SAMPLE_MARKDOWN
 from tests.support.ledgers import ledger
 from tests.support.tools import stage_run_count
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media, pytest.mark.s3]
 
@@ -61,24 +62,48 @@ def flaky_s3(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fl
         s3.stop()
 
 
-def _stop_when(s3: FlakyS3, stage: str, restart_after_s: float | None) -> threading.Thread:
-    """Stop the server once any job reaches ``stage``; start it again after a while."""
+def _first_upload_failed(flow_run_id: str) -> bool:
+    """Prefect has the job's upload waiting for its first retry: one attempt failed."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)]))
+        )
+    return any(r.name.startswith("upload") and r.state_name == "AwaitingRetry" for r in runs)
+
+
+def _outage(
+    s3: FlakyS3, stage: str, *, restore: bool
+) -> tuple[threading.Thread, list[BaseException]]:
+    """Stop the server once the job reaches ``stage``; when ``restore``, start it again once the
+    first upload attempt has failed (not after a guessed delay). Errors of the watcher are kept
+    for the test to raise."""
+    errors: list[BaseException] = []
+
+    def job_in_stage() -> str | None:
+        jobs = ledger().list_jobs(limit=1)
+        return jobs[0].flow_run_id if jobs and jobs[0].stage == stage else None
 
     def watch() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            jobs = ledger().list_jobs(limit=1)
-            if jobs and jobs[0].stage == stage:
-                break
-            time.sleep(0.01)
-        s3.stop()
-        if restart_after_s is not None:
-            time.sleep(restart_after_s)
-            s3.start()
+        try:
+            flow_run_id = wait_until(job_in_stage, 60, f"the job to reach {stage}", poll=0.01)
+            s3.stop()
+            if restore:
+                wait_until(
+                    lambda: _first_upload_failed(flow_run_id),
+                    120,
+                    "the first failed upload attempt",
+                    poll=0.1,
+                )
+                s3.start()
+        except BaseException as exc:  # the test asserts there were none
+            errors.append(exc)
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
-    return thread
+    return thread, errors
 
 
 def _doc(tmp_path: Path) -> str:
@@ -88,12 +113,16 @@ def _doc(tmp_path: Path) -> str:
 
 
 def test_short_outage_is_retried_and_the_job_succeeds(
-    prefect_server: str, flaky_s3: FlakyS3, tmp_path: Path
+    prefect_server: str, flaky_s3: FlakyS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    # Down from the start of the render until shortly after the first upload attempt failed.
-    watcher = _stop_when(flaky_s3, "render", restart_after_s=2.5)
+    # Down from the start of the render until the first upload attempt failed; the retry's
+    # backoff (5 s, no jitter) leaves the watcher ample time to bring the server back.
+    monkeypatch.setenv("REELFLOW_STAGES__RETRY_BACKOFF_S", "5")
+    get_settings.cache_clear()
+    watcher, errors = _outage(flaky_s3, "render", restore=True)
     state = document_job(JobRequest(source=_doc(tmp_path), preset="tiny"), return_state=True)
     watcher.join(10)
+    assert not watcher.is_alive() and not errors, errors
     assert state.is_completed(), state.message
     assert stage_run_count(state.state_details.flow_run_id, "upload") == 2  # one retry
     job_id = state.result().job_id
@@ -107,10 +136,12 @@ def test_long_outage_fails_storage_unavailable_with_nothing_committed(
     monkeypatch.setenv("REELFLOW_STAGES__RETRIES", "1")
     monkeypatch.setenv("REELFLOW_STAGES__RETRY_BACKOFF_S", "0.5")
     get_settings.cache_clear()
-    watcher = _stop_when(flaky_s3, "render", restart_after_s=None)
+    watcher, errors = _outage(flaky_s3, "render", restore=False)
     state = document_job(JobRequest(source=_doc(tmp_path), preset="tiny"), return_state=True)
     watcher.join(10)
-    assert state.is_failed() and "[storage_unavailable]" in state.message
+    assert not errors, errors
+    # docs/ERRORS.md: the code starts the Failed state's message
+    assert state.is_failed() and state.message.startswith("[storage_unavailable] ")
     job = ledger().list_jobs()[0]
     assert (job.status, job.error_code, job.stage) == ("FAILED", "storage_unavailable", "upload")
     assert (

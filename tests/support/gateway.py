@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
 from tests.support.tools import ROOT, free_port
+from tests.support.waiting import wait_until
 
 __all__ = ["Gateway", "gateway_process"]
 
@@ -53,16 +53,16 @@ def gateway_process(env: dict[str, str], log: Path, *args: str) -> Iterator[Gate
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
+
+        def healthy() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"the gateway exited:\n{log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
+                return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
             except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the gateway did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
+                return False
+
+        wait_until(healthy, 120, "the gateway's /healthz", poll=0.2)
         yield Gateway(proc, url, log)
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -88,10 +88,12 @@ def serve_app(app: object) -> Iterator[str]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
+
+    def started() -> bool:
+        assert thread.is_alive(), "uvicorn exited before it started"
+        return bool(server.started)
+
+    wait_until(started, 30, "uvicorn to start")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -31,6 +31,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import pytest
 import yaml
 
+from tests.support import waiting
 from tests.support.tools import free_port
 
 __all__ = ["PrometheusServer", "prometheus_binary", "running_prometheus", "serving_metrics"]
@@ -75,13 +76,13 @@ class PrometheusServer:
         return result if data["resultType"] in ("vector", "matrix") else [result]
 
     def wait_until(self, what: str, ready: Callable[[], bool], timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not ready():
+
+        def alive_and_ready() -> bool:
             if self.process.poll() is not None:
                 pytest.fail(f"Prometheus exited ({self.process.returncode}): {self.log_tail()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
-            time.sleep(POLL_S)
+            return ready()
+
+        waiting.wait_until(alive_and_ready, timeout_s, what, poll=POLL_S)
 
     def wait_for_targets(self, job: str, timeout_s: float = 30.0, scrapes: int = 1) -> None:
         """Until every target of ``job`` is up and has been scraped ``scrapes`` times."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import re
 import socket
 import threading
 import time
@@ -17,6 +18,7 @@ import time
 __all__ = ["SlowLink"]
 
 CHUNK = 16 * 1024
+_REQUEST_LINE = re.compile(rb"(GET|PUT|POST|HEAD|DELETE) (\S+) HTTP/1\.1\r\n")
 
 
 class SlowLink:
@@ -27,6 +29,7 @@ class SlowLink:
         self.upstream = (host, int(port))
         self.latency_s = latency_s
         self.bytes_up = 0
+        self.requests: list[str] = []  # "PUT /bucket/key", in the order the client sent them
         self._stop = threading.Event()
         self._socks: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -66,6 +69,7 @@ class SlowLink:
         line: queue.Queue[tuple[float, bytes]] = queue.Queue()
         if delayed:
             threading.Thread(target=self._send_later, args=(line, dst), daemon=True).start()
+        tail = b""  # the end of the previous chunk: a request line split between two chunks
         try:
             while not self._stop.is_set():
                 data = src.recv(CHUNK)
@@ -77,6 +81,8 @@ class SlowLink:
                 line.put((time.monotonic() + self.latency_s, data))
                 if not data:
                     return  # the sender shuts dst down after the last chunk
+                self._note_requests(tail, data)
+                tail = data[-512:]
                 self.bytes_up += len(data)
         except OSError:
             if delayed:
@@ -84,6 +90,11 @@ class SlowLink:
                 return
         with contextlib.suppress(OSError):
             dst.shutdown(socket.SHUT_WR)
+
+    def _note_requests(self, tail: bytes, data: bytes) -> None:
+        for match in _REQUEST_LINE.finditer(tail + data):
+            if match.end() > len(tail):  # not seen with the previous chunk already
+                self.requests.append(f"{match[1].decode()} {match[2].decode(errors='replace')}")
 
     def _send_later(self, line: queue.Queue[tuple[float, bytes]], dst: socket.socket) -> None:
         try:

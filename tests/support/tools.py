@@ -59,6 +59,21 @@ LONG_DOC = "\n".join(
 )
 
 
+PROCESS_POOL = "reelflow-process"
+PROCESS_DEPLOYMENT = "video-job-process"
+
+
+def deploy_to_pool(
+    api_url: str, pool: str, kind: str, deployment: str, *, create_pool: bool = True
+) -> None:
+    """Create work pool ``pool`` of type ``kind`` (unless ``create_pool`` is False) and deploy
+    ``deployment`` from prefect.yaml to it, through the Prefect CLI as an operator would."""
+    steps = [("work-pool", "create", pool, "--type", kind, "--overwrite")] if create_pool else []
+    for args in [*steps, ("--no-prompt", "deploy", "--name", deployment)]:
+        done = prefect_cli(*args, api_url=api_url)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
 @contextlib.contextmanager
 def pool_worker(
     api_url: str,
@@ -68,15 +83,14 @@ def pool_worker(
     *,
     log: Path | None = None,
     create_pool: bool = True,
+    deploy: bool = True,
     **env: str,
 ) -> Iterator[subprocess.Popen]:
     """Work pool ``pool`` of type ``kind`` (unless ``create_pool`` is False: the caller made it),
-    ``deployment`` from prefect.yaml, and one worker polling every second (its output goes to
-    ``log`` when given)."""
-    steps = [("work-pool", "create", pool, "--type", kind, "--overwrite")] if create_pool else []
-    for args in [*steps, ("--no-prompt", "deploy", "--name", deployment)]:
-        done = prefect_cli(*args, api_url=api_url)
-        assert done.returncode == 0, done.stdout + done.stderr
+    ``deployment`` from prefect.yaml (unless ``deploy`` is False: deployed already), and one
+    worker polling every second (its output goes to ``log`` when given)."""
+    if create_pool or deploy:
+        deploy_to_pool(api_url, pool, kind, deployment, create_pool=create_pool)
     out = log.open("ab") if log is not None else subprocess.DEVNULL
     worker = subprocess.Popen(
         [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", kind]
@@ -99,12 +113,15 @@ def pool_worker(
 
 @contextlib.contextmanager
 def process_worker(api_url: str, reelflow_home: Path, **env: str) -> Iterator[subprocess.Popen]:
-    """The process work pool, the video-job-process deployment and a worker polling every second."""
+    """A worker polling every second on the process work pool, whose video-job-process
+    deployment the session's ``process_pool`` fixture made (request it with this helper)."""
     with pool_worker(
         api_url,
-        "reelflow-process",
+        PROCESS_POOL,
         "process",
-        "video-job-process",
+        PROCESS_DEPLOYMENT,
+        create_pool=False,
+        deploy=False,
         REELFLOW_HOME=str(reelflow_home),
         **env,
     ) as worker:
@@ -131,9 +148,9 @@ def start_long_job(source: Path):
 
     Returns (flow run id, the ffmpeg encoder process).
     """
-    import time
-
     from prefect.deployments import run_deployment
+
+    from tests.support.waiting import wait_until
 
     source.write_text(LONG_DOC)
     run = run_deployment(
@@ -141,13 +158,8 @@ def start_long_job(source: Path):
         parameters={"request": {"source": str(source), "preset": "hd"}},
         timeout=0,
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        encoder = encoder_of(str(run.id))
-        if encoder is not None:
-            return run.id, encoder
-        time.sleep(0.05)
-    raise AssertionError("the job never reached its encode")
+    encoder = wait_until(lambda: encoder_of(str(run.id)), 90, "the job's encode")
+    return run.id, encoder
 
 
 def stage_run_count(flow_run_id: object, stage: str) -> int:
@@ -166,17 +178,17 @@ def wait_for_run(
     flow_run_id: object, timeout_s: float, names: Collection[str] = (), poll_s: float = 0.1
 ):
     """The flow run's state once it is in one of ``names`` or final (fails after ``timeout_s``)."""
-    import time
-
-    import pytest
     from prefect.client.orchestration import get_client
 
-    deadline = time.monotonic() + timeout_s
+    from tests.support.waiting import wait_until
+
     with get_client(sync_client=True) as client:
-        while True:
+
+        def reached():
             state = client.read_flow_run(flow_run_id).state  # type: ignore[arg-type]
             if state is not None and (state.name in names or state.is_final()):
                 return state
-            if time.monotonic() > deadline:
-                pytest.fail(f"flow run {flow_run_id} not in {set(names)} or final: {state}")
-            time.sleep(poll_s)
+            return None
+
+        what = f"flow run {flow_run_id} in {set(names)} or final"
+        return wait_until(reached, timeout_s, what, poll=poll_s)

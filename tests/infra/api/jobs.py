@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import httpx
-import pytest
 
 from tests.support.documents import SAMPLE_MARKDOWN
+from tests.support.waiting import wait_until
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELED"}
 
 
 def wait_terminal(client: httpx.Client, job_id: str, timeout_s: float = 300) -> dict:
     """The job's status document once it is terminal (fails the test after ``timeout_s``)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    def terminal() -> dict | None:
         answer = client.get(f"/v1/jobs/{job_id}")
         assert answer.status_code == 200, answer.text
         doc = answer.json()
-        if doc["status"] in TERMINAL:
-            return doc
-        if time.monotonic() > deadline:
-            pytest.fail(f"job {job_id} not terminal after {timeout_s} s: {doc}")
-        time.sleep(0.5)
+        return doc if doc["status"] in TERMINAL else None
+
+    return wait_until(terminal, timeout_s, f"job {job_id} to end", poll=0.5)
 
 
 def inbox_source(stack, text: str = SAMPLE_MARKDOWN) -> str:  # noqa: ANN001

@@ -87,14 +87,14 @@ def test_429_is_rate_limited_and_retryable(llm_settings: Settings, llm_double: L
     assert str(err).startswith("[llm_rate_limited]") and "Retry-After: 7" in str(err)
 
 
-@pytest.mark.parametrize("status", [500, 502, 503])
-def test_5xx_is_unavailable_and_retryable(
+@pytest.mark.parametrize("status", [408, 500, 502, 503])
+def test_408_and_5xx_are_unavailable_and_retryable(
     llm_settings: Settings, llm_double: LLMDouble, status: int
 ):
     llm_double.respond(_echoing_key(status))
     err = _failure(llm_settings.script)
     assert isinstance(err, LLMUnavailable) and err.retryable
-    assert f"HTTP {status}" in str(err)
+    assert str(err).startswith("[llm_unavailable]") and f"HTTP {status}" in str(err)
 
 
 def test_connection_refused_is_unavailable(llm_settings: Settings):

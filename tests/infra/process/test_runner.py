@@ -178,6 +178,29 @@ def test_wall_clock_kills_the_whole_process_group(tmp_path: Path):
     assert _group_members(pgid) == []
 
 
+def test_a_process_that_ignores_sigterm_is_killed_after_the_grace_period(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, record_property
+):
+    """Stop = SIGTERM, grace, SIGKILL: a process that traps SIGTERM still goes, by SIGKILL."""
+    pidfile = tmp_path / "pid"
+    clean = Clean(tmp_path)
+    script = f"trap '' TERM; echo $$ > {pidfile}; while :; do sleep 0.1; done"
+    with caplog.at_level(logging.WARNING, logger="reelflow.runner"):
+        with pytest.raises(FFmpegTimeout):
+            run_process(["sh", "-c", script], deadlines=Deadlines(1, kill_grace_s=1))
+    pid = int(pidfile.read_text())
+    pidfile.unlink()
+    kills = [
+        (r.signal, r.created)  # type: ignore[attr-defined]
+        for r in caplog.records
+        if getattr(r, "event", None) == "process_kill"
+    ]
+    assert [sig for sig, _ in kills] == ["SIGTERM", "SIGKILL"]  # SIGTERM alone did not do it
+    record_property("sigterm_to_sigkill_s", round(kills[1][1] - kills[0][1], 3))
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    clean.check(1 + 1)
+
+
 def test_finish_timeout_after_input_ends(tmp_path: Path):
     frames = FramePipe([b"x" * 1000] * 3, write_timeout_s=5)
     err = _expect(
@@ -233,6 +256,28 @@ def test_disk_cap_stops_the_encoder(watchdog_dir: Path):
         )
     assert err.message.startswith("disk limit exceeded") and "limit 20 MB" in err.message
     assert dir_size_bytes(watchdog_dir) == 0
+
+
+def test_duration_cap_stops_the_job_wherever_it_is(watchdog_dir: Path):
+    """The job's wall-clock limit (``max_duration_s``): a media process running past it is
+    stopped by the watchdog (the process's own deadline is far away), and Python work between
+    processes sees the breach at its next ``check``."""
+    watchdog = JobWatchdog(Limits(max_duration_s=1), watchdog_dir, interval_s=0.2)
+    with watchdog:
+        err = _expect(
+            ResourceLimitExceeded,
+            watchdog_dir,
+            1,
+            ["sh", "-c", "sleep 60", "{out}"],
+            deadlines=Deadlines(120, kill_grace_s=0.5),
+            guard=watchdog,
+        )
+    assert err.message.startswith("duration limit exceeded") and "limit 1 s" in err.message
+    with pytest.raises(ResourceLimitExceeded, match="duration limit exceeded"):
+        watchdog.check()
+    fresh = JobWatchdog(Limits(max_duration_s=1), watchdog_dir, started_at=time.monotonic() - 5)
+    with pytest.raises(ResourceLimitExceeded, match="duration limit exceeded"):
+        fresh.check()  # no thread, no process: the check alone enforces it
 
 
 def test_cpu_cap_throttles_by_duty_cycle(watchdog_dir: Path):

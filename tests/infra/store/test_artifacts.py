@@ -11,6 +11,7 @@ import pytest
 from infra.errors import StorageRejected, StorageUnavailable
 from infra.settings import Settings
 from infra.store.artifacts import ArtifactStore, S3Store, open_store
+from tests.support.s3_error_endpoint import S3ErrorEndpoint
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
@@ -60,3 +61,30 @@ def test_s3_unreachable_is_storage_unavailable():
     with pytest.raises(StorageUnavailable) as err:
         store.ensure_bucket()
     assert err.value.retryable
+
+
+S3_ANSWERS = {
+    "503-slowdown": (503, "SlowDown", StorageUnavailable),
+    "500-internal": (500, "InternalError", StorageUnavailable),
+    "403-denied": (403, "AccessDenied", StorageRejected),
+    "400-bad-request": (400, "InvalidArgument", StorageRejected),
+    "404-no-bucket": (404, "NoSuchBucket", StorageRejected),
+}
+
+
+@pytest.mark.parametrize("case", list(S3_ANSWERS))
+def test_s3_error_answers_are_outages_or_refusals(case: str):
+    """5xx and throttling are retryable outages; a 4xx is a refusal, never retried by the stage."""
+    status, code, error = S3_ANSWERS[case]
+    server = S3ErrorEndpoint(status, code)
+    try:
+        store = S3Store(server.endpoint, "k", "s", "bucket")
+        with pytest.raises(error) as err:
+            store.put_bytes("jobs/j1/manifest.json", b"{}", "application/json")
+    finally:
+        server.stop()
+    assert server.requests and server.requests[0].startswith("PUT /bucket/jobs/j1/")
+    assert err.value.retryable is (error is StorageUnavailable)
+    assert str(err.value).startswith(f"[{err.value.code}]")
+    if error is StorageRejected:
+        assert code in str(err.value)  # the store's own words reach the message
