@@ -174,11 +174,17 @@ def tree_cpu_s(pids: list[int]) -> float:
 
 
 def postgres_pids() -> list[int]:
-    return [
-        p.pid
-        for p in psutil.process_iter(["name"])
-        if (p.info["name"] or "").startswith("postgres")
-    ]
+    """The PostgreSQL postmaster(s): their tree holds every backend, live or reaped. The server is
+    shared with other programs on this machine, so its figure is an upper bound of ours."""
+    found = []
+    for proc in psutil.process_iter(["name", "ppid"]):
+        if not (proc.info["name"] or "").startswith("postgres"):
+            continue
+        with contextlib.suppress(psutil.Error):
+            parent = psutil.Process(proc.info["ppid"]).name()
+            if not parent.startswith("postgres"):
+                found.append(proc.pid)
+    return found
 
 
 class CpuMeter:
@@ -420,7 +426,45 @@ def run(args: argparse.Namespace) -> dict:
             print(f"kept {home}", file=sys.stderr)
 
 
+TABLE_HEADER = (
+    "| run | prefect | ledger | API procs | workers x limit | jobs | ok | failed | lost "
+    "| jobs/min | submit p50/p95/p99 ms | e2e p50/p95 s | queue wait p50/p95 s "
+    "| CPU s/job workers/prefect/gateway/pg | peak RSS gateway/workers MB "
+    "| ledger / Prefect DB growth MB | metrics = ledger | load avg |\n"
+    "|---|---|---|---:|---|---:|---:|---:|---:|---:|---|---|---|---|---|---|---|---|"
+)
+
+
+def table_row(name: str, result: dict) -> str:
+    """One Markdown row of docs/CAPACITY.md from a run's JSON line."""
+    setup, r, cpu = result["setup"], result["report"], result["cpu_s_per_job"]
+
+    def ms(d: dict) -> str:
+        return "/".join("-" if v is None else f"{v:.0f}" for v in d.values())
+
+    def mb(d: dict) -> str:
+        return "-" if d["growth"] is None else f"{d['growth'] / 2**20:.1f}"
+
+    load = r["load_average"]
+    return (
+        f"| {name} | {setup['prefect']} | {setup['ledger']} | {setup['api_servers']} "
+        f"| {setup['workers']} x {setup['worker_limit']} | {r['submitted']} | {r['succeeded']} "
+        f"| {r['failed']} | **{r['lost']}** | {r['throughput_jobs_per_min']} "
+        f"| {ms(r['submit_latency_ms'])} | {ms(r['end_to_end_s'])} | {ms(r['queue_wait_s'])} "
+        f"| {cpu['workers']}/{cpu['prefect']}/{cpu['gateway']}/{cpu['postgres']} "
+        f"| {r['peak_rss_mb'].get('gateway')}/{r['peak_rss_mb'].get('workers')} "
+        f"| {mb(r['ledger_bytes'])} / {mb(r['prefect_db_bytes'])} "
+        f"| {'yes' if result['metrics_vs_ledger']['equal'] else 'NO'} "
+        f"| {load['start'][0]} → {load['end'][0]} |"
+    )
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["table"]:  # capacity.py table RUN.json ...: the rows of CAPACITY.md
+        print(TABLE_HEADER)
+        for path in sys.argv[2:]:
+            print(table_row(Path(path).stem, json.loads(Path(path).read_text())))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prefect", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--ledger", choices=["sqlite", "postgres"], default="sqlite")
