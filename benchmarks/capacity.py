@@ -360,6 +360,8 @@ def run(args: argparse.Namespace) -> dict:
                 "clients": args.clients,
                 "rate_per_s": args.rate,
                 "idle_clients": args.idle_clients,
+                "submit_budget_s": args.submit_budget_s,
+                "drain_s": args.drain_s,
             }.items()
             if v is not None
         }
@@ -479,6 +481,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int)
     parser.add_argument("--rate", type=float, help="submissions per second")
     parser.add_argument("--idle-clients", type=int)
+    parser.add_argument("--submit-budget-s", type=float, help="stop submitting after this")
+    parser.add_argument("--drain-s", type=float, help="then wait this long for the rest")
     parser.add_argument("--max-queue-depth", type=int, default=200)
     parser.add_argument("--out", help="also write the Markdown/JSON load reports here")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
