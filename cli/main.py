@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from cli import admin, jobs, keys, serve
+from cli import admin, jobs, keys, loadtest, serve
 from cli.common import err_console
 from cli.webhooks import webhooks_app
 from infra.errors import ReelflowError
@@ -27,6 +27,7 @@ admin.register(app)
 app.add_typer(webhooks_app, name="webhooks")
 keys.register(app)
 serve.register(app)
+loadtest.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -213,6 +213,38 @@ def test_prefect_server_uses_postgres(rendered: dict[str, Any]) -> None:
     assert ports(server) == [(LOOPBACK, "4200")]
 
 
+def rotated_logs(service: dict[str, Any]) -> tuple[str, int, int]:
+    """(driver, max-size in bytes, max-file) of a rendered service's logging."""
+    logging = service.get("logging") or {}
+    options = logging.get("options") or {}
+    size = str(options.get("max-size", "0"))
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    value = int(size[:-1]) * units[size[-1].lower()] if size[-1:].isalpha() else int(size)
+    return logging.get("driver", ""), value, int(options.get("max-file", 0))
+
+
+def test_every_service_rotates_its_logs(rendered: dict[str, Any]) -> None:
+    """json-file with max-size and max-file on every service: no container fills the disk."""
+    for name, service in rendered["services"].items():
+        driver, size, files = rotated_logs(service)
+        assert driver == "json-file", name
+        assert 0 < size <= 100 * 1024**2 and 1 < files <= 10, (name, size, files)
+
+
+def test_prefect_ui_api_url_is_set_and_documented(tmp_path: Path) -> None:
+    """The UI calls the API where PREFECT_UI_API_URL says: loopback:4200 by default, the operator's
+    address when set (a UI reached through a tunnel or proxy would otherwise call port 4200)."""
+    default = environment(
+        render(write_env(tmp_path / "env", sentinel_env()))["services"]["prefect-server"]
+    )
+    assert default["PREFECT_UI_API_URL"] == API_URL
+    custom = {**sentinel_env(), "PREFECT_UI_API_URL": "https://prefect.example.com/api"}
+    server = render(write_env(tmp_path / "custom", custom))["services"]["prefect-server"]
+    assert environment(server)["PREFECT_UI_API_URL"] == "https://prefect.example.com/api"
+    assert re.search(r"^# ?PREFECT_UI_API_URL=", ENV_EXAMPLE.read_text(), re.M)
+    assert "PREFECT_UI_API_URL" in (ROOT / "README.md").read_text()
+
+
 def test_minio_and_its_bucket(rendered: dict[str, Any]) -> None:
     services = rendered["services"]
     minio, setup = services["minio"], services["minio-setup"]

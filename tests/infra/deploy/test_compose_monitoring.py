@@ -28,6 +28,7 @@ from tests.infra.deploy.test_compose import (
     compose_command,
     environment,
     mounts,
+    rotated_logs,
     sentinel_env,
     write_env,
 )
@@ -65,7 +66,8 @@ def test_monitoring_services_join_the_stack(rendered: dict[str, Any]):
         assert not service.get("ports"), name
         image = service["image"]
         assert ":" in image and not image.endswith(":latest"), image
-        assert service["logging"]["options"]["max-size"], name
+        driver, size, files = rotated_logs(service)
+        assert driver == "json-file" and size > 0 and files > 1, name
         assert service["restart"] == "unless-stopped", name
 
 
@@ -82,6 +84,11 @@ def test_everything_listens_on_loopback(rendered: dict[str, Any]):
         t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
     ]
     assert all(t.startswith("127.0.0.1:") for t in targets)
+    # Prometheus scrapes the gateway where the compose stack's gateway listens.
+    gateway = command(services["gateway"]).split()
+    port = gateway[gateway.index("--port") + 1]
+    gateway_job = next(j for j in config["scrape_configs"] if j["job_name"] == "reelflow-gateway")
+    assert gateway_job["static_configs"][0]["targets"] == [f"127.0.0.1:{port}"]
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
         "127.0.0.1:9093"
     ]
