@@ -110,15 +110,6 @@ class SlowLink:
         with contextlib.suppress(OSError):
             dst.shutdown(socket.SHUT_WR)
 
-    def wait_for_upload(self, count: int, timeout_s: float = 60) -> bool:
-        """True once at least ``count`` bytes went upstream."""
-        deadline = time.monotonic() + timeout_s
-        while self.bytes_up < count:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        return True
-
     def stop(self) -> None:
         self._stop.set()
         self._listener.close()
