@@ -55,6 +55,7 @@ _FORM_SCHEMA = {
         "kind": {"type": "string", "enum": ["auto", "document", "media"]},
         "preset": {"type": "string", "enum": ["hd", "sd", "tiny"]},
         "voice": {"type": "string"},
+        "engine": {"type": "string", "enum": ["espeak", "piper", "remote"]},
         "language": {"type": "string"},
         "job_id": {"type": "string", "pattern": JOB_ID_PATTERN, "description": "Before `file`."},
         "callback_url": {"type": "string"},

@@ -49,7 +49,7 @@ FIELDS_MAX_BYTES = 64 * 1024
 DRAIN_MAX_BYTES = 16 * 1024 * 1024
 FORM_FIELDS = frozenset(
     {"kind", "preset", "voice", "language", "job_id", "callback_url", "metadata", "limits"}
-    | {"priority"}
+    | {"priority", "engine"}
 )
 _DOCUMENT_CONTENT = (Content.PDF, Content.MARKDOWN, Content.TEXT, Content.MEDIA_LIST)
 

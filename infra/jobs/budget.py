@@ -1,16 +1,17 @@
 """Per-client LLM budgets: a job whose LLM call would take its client past the budget is refused.
 
 A client's budget is its API key's ``budget_usd`` when set, else ``REELFLOW_SCRIPT__BUDGET_USD``;
-none means no budget. What it has spent is the ``cost_usd`` of its jobs' usage created within the
-last ``REELFLOW_SCRIPT__BUDGET_WINDOW_DAYS``. The check runs before each LLM call (a cache hit
-costs nothing and is never refused) and raises ``BudgetExceeded`` (``budget_exceeded``).
+none means no budget. What it has spent is the sum of ``jobs.cost_usd`` (each job's
+``usage.cost_usd``) of its jobs created within the last ``REELFLOW_SCRIPT__BUDGET_WINDOW_DAYS``.
+The check runs before each LLM call (a cache hit costs nothing and is never refused) and raises
+``BudgetExceeded`` (``budget_exceeded``).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from infra.errors import BudgetExceeded
@@ -39,13 +40,13 @@ def spent_usd(ledger: JobLedger, client: str | None, cfg: ScriptSettings) -> flo
     since = utcnow() - timedelta(days=cfg.budget_window_days)
 
     def op(session: Session) -> float:
-        rows = session.scalars(
-            select(Job.usage).where(
+        total = session.scalar(
+            select(func.coalesce(func.sum(Job.cost_usd), 0.0)).where(
                 Job.client.is_(None) if client is None else Job.client == client,
                 Job.created_at >= since,
             )
         )
-        return sum(float((usage or {}).get("cost_usd") or 0.0) for usage in rows)
+        return float(total or 0.0)
 
     return ledger.read(op, "budget")
 

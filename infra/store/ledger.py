@@ -280,6 +280,8 @@ class JobLedger:
             job = session.get(Job, job_id)
             if job is not None:
                 job.usage = {**(job.usage or {}), **usage}
+                cost = job.usage.get("cost_usd")
+                job.cost_usd = float(cost) if isinstance(cost, int | float) else job.cost_usd
 
         self.write(op, "usage")
 

@@ -82,6 +82,7 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("uq_jobs_client_idempotency_key", "client", "idempotency_key", unique=True),
+        Index("ix_jobs_client_created_at", "client", "created_at"),  # revision 0004: budgets
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -119,6 +120,8 @@ class Job(Base):
     output_duration_s: Mapped[float | None] = mapped_column(Float)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deleted_by: Mapped[str | None] = mapped_column(String(128))
+    # -- revision 0004 -----------------------------------------------------------------------
+    cost_usd: Mapped[float | None] = mapped_column(Float)  # = usage["cost_usd"], for budgets
 
     def running_for_s(self) -> float:
         """Seconds since the job started running (0 before it started)."""

@@ -128,7 +128,13 @@ def render_document(
 
     voicing = choose_voicing(request, script, settings)
     durations, voicing = speak_slides(
-        script, audio_dir, voicing, settings, guard, media_deadlines(settings)
+        script,
+        audio_dir,
+        voicing,
+        settings,
+        guard,
+        media_deadlines(settings),
+        cpu_percent=guard.limits.max_cpu_percent,
     )
     narration_s = concat_wavs(
         [audio_dir / f"slide_{i:03d}.wav" for i in range(len(durations))], root / "narration.wav"

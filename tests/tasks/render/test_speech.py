@@ -67,3 +67,15 @@ def test_estimate_is_within_15_percent_of_the_jobs_real_speech(
         real,
     )
     assert len(durations) == len(script.slides)
+
+
+def test_parallel_speech_is_bounded_by_the_setting_the_cpus_and_the_cpu_limit(settings: Settings):
+    from tasks.render.speech import parallel_slots
+
+    settings.tts.max_parallel = 8
+    workers, cpus = parallel_slots(settings, slides=20)
+    assert workers == min(8, cpus) and cpus >= 1
+    assert parallel_slots(settings, slides=1)[0] == 1
+    assert parallel_slots(settings, slides=20, cpu_percent=100) == (1, 1)
+    settings.tts.max_parallel = 1
+    assert parallel_slots(settings, slides=20)[0] == 1
