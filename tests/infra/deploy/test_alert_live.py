@@ -63,6 +63,7 @@ def scalar(prom: PrometheusServer, expr: str) -> float | None:
     return float(found[0]["value"][1]) if found else None
 
 
+@pytest.mark.usefixtures("process_pool")  # the deployment the worker runs
 def test_no_worker_alert_fires_when_the_worker_stops_and_resolves_when_it_returns(
     tmp_path: Path, prefect_server: str, pg_url: str
 ):

@@ -67,6 +67,7 @@ def test_profiles_are_bounded():
 @pytest.mark.postgres
 @pytest.mark.media
 @pytest.mark.timeout(900)
+@pytest.mark.usefixtures("process_pool")  # the deployment the worker runs
 def test_quick_profile_report_matches_the_ledger(tmp_path: Path, prefect_server: str, pg_url: str):
     from prefect.settings import get_current_settings
 
