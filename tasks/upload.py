@@ -66,6 +66,7 @@ def build_manifest(
             "ffmpeg": tool_version(settings.render.ffmpeg_bin),
             "espeak-ng": tool_version(settings.render.espeak_bin),
         },
+        **outputs.manifest,
     }
 
 

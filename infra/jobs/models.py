@@ -7,7 +7,7 @@ renders it as a form and the API validates it.
 from __future__ import annotations
 
 import enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -70,6 +70,14 @@ class JobRequest(BaseModel):
         description=(
             "The input: an absolute path inside the input folders (REELFLOW_INPUT__ROOTS), "
             "s3://<bucket>/inbox/..., or an https:// URL."
+        ),
+    )
+    timeline: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
+        default_factory=list,
+        max_length=16,
+        description=(
+            "Media jobs only: more sources, same rules as `source`, joined after it in order "
+            "(a timeline)."
         ),
     )
     kind: JobKind = Field(JobKind.AUTO, description="document, media, or auto (by content).")
@@ -151,6 +159,9 @@ class RenderOutputs(BaseModel):
     duration_s: float
     narration_s: float
     slide_durations_s: list[float]
+    manifest: dict[str, Any] = Field(
+        default_factory=dict, description="More manifest fields: probe facts, plan, gate report."
+    )
 
 
 class JobResult(BaseModel):
