@@ -59,15 +59,24 @@ from tasks.render.document import media_deadlines
 from tasks.stage import JobContext
 
 __all__ = [
+    "CHUNK_WAIT_S",
     "ChunkJob",
+    "chunk_runs_tag",
     "chunk_stage",
     "encode_chunk_job",
     "encode_in_chunks",
     "plan_digest",
+    "stop_chunk_runs",
     "wants_chunks",
 ]
 
 log = logging.getLogger("reelflow.chunks")
+CHUNK_WAIT_S = 60.0  # how long a failed or canceled parent waits for its chunk runs to stop
+
+
+def chunk_runs_tag(job_id: str) -> str:
+    """The tag of every chunk run of ``job_id`` (the hooks cancel by it)."""
+    return f"chunks-of:{job_id}"
 
 
 class ChunkJob(BaseModel):
@@ -217,7 +226,7 @@ def encode_in_chunks(
                 cfg.chunk_deployment,
                 {"job": job.model_dump(mode="json")},
                 idempotency_key=f"{ctx.job_id}-chunk-{chunk.index}",
-                tags=["reelflow", "media-chunk", f"job:{ctx.job_id}"],
+                tags=["reelflow", "media-chunk", chunk_runs_tag(ctx.job_id)],
             )
             runs[chunk.index] = str(created)
         log.info(
@@ -250,12 +259,19 @@ def encode_in_chunks(
         )
         finished = True
     finally:
-        if not finished:
-            for index, run_id in runs.items():
-                try:
-                    prefect.cancel_flow_run(run_id, f"[user_canceled] job {ctx.job_id} stopped")
-                except Exception:  # the parent's own outcome matters more; the log says why
-                    log.exception("could not cancel chunk %d (flow run %s)", index, run_id)
+        if not finished and runs:
+            stop_chunk_runs(ctx.job_id)
+
+
+def stop_chunk_runs(job_id: str) -> int:
+    """Cancel every chunk run of ``job_id`` still going and wait (bounded) until they ended."""
+    try:
+        return prefect.cancel_tagged_runs(
+            chunk_runs_tag(job_id), f"[user_canceled] job {job_id} stopped", wait_s=CHUNK_WAIT_S
+        )
+    except Exception:  # the parent's own outcome matters more; the log says why
+        log.exception("could not cancel the chunk runs of job %s", job_id)
+        return 0
 
 
 def encode_chunk_job(job: ChunkJob, settings: Settings, work: Path) -> list[ChunkRecord]:
