@@ -51,14 +51,13 @@ def media_job(request: JobRequest) -> JobResult:
         ) as ctx:
             request = validate_request(request, settings)
             try:
-                sources = run_stage(ctx, Stage.PROBE, media_probe_stage, ctx, request)
-                plan = run_stage(ctx, Stage.PLAN, plan_stage, ctx, sources, request)
-                outputs = run_stage(ctx, Stage.ENCODE, encode_stage, ctx, sources, plan)
-                outputs = run_stage(
-                    ctx, Stage.GATE, gate_stage, ctx, outputs, media_expectations(plan)
-                )
+                inputs = run_stage(ctx, Stage.PROBE, media_probe_stage, ctx, request)
+                plan = run_stage(ctx, Stage.PLAN, plan_stage, ctx, inputs, request)
+                outputs = run_stage(ctx, Stage.ENCODE, encode_stage, ctx, inputs, plan)
+                expect = media_expectations(plan, subtitles=len(inputs.subtitles))
+                outputs = run_stage(ctx, Stage.GATE, gate_stage, ctx, outputs, expect)
                 result = run_stage(
-                    ctx, Stage.UPLOAD, upload_stage, ctx, outputs, request, sources[0].name
+                    ctx, Stage.UPLOAD, upload_stage, ctx, outputs, request, inputs.sources[0].name
                 )
             finally:
                 run_stage(ctx, Stage.CLEANUP, cleanup_stage, ctx)

@@ -24,6 +24,7 @@ __all__ = [
     "RenderOutputs",
     "Script",
     "Slide",
+    "SubtitleSource",
     "SlideTable",
 ]
 
@@ -58,6 +59,23 @@ class JobLimits(BaseModel):
     max_duration_s: int | None = Field(None, ge=1, description="Wall-clock cap for the job, s.")
 
 
+class SubtitleSource(BaseModel):
+    """A sidecar subtitle file (SRT or WebVTT) given with a media job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(
+        ..., min_length=1, max_length=4096, description="Where it is: the rules of `source`."
+    )
+    language: str = Field("und", pattern=LANGUAGE_PATTERN, description="BCP 47 language tag.")
+    name: str | None = Field(
+        None,
+        max_length=64,
+        pattern=r'^[^\x00-\x1f\x7f",]+$',
+        description="Name shown in players' menus (default: the language).",
+    )
+
+
 class JobRequest(BaseModel):
     """One job as a client asks for it. Every field is hostile until the job is validated."""
 
@@ -79,6 +97,11 @@ class JobRequest(BaseModel):
             "Media jobs only: more sources, same rules as `source`, joined after it in order "
             "(a timeline)."
         ),
+    )
+    subtitles: list[SubtitleSource] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Media jobs only: sidecar subtitles, each a WebVTT track of the HLS master.",
     )
     kind: JobKind = Field(JobKind.AUTO, description="document, media, or auto (by content).")
     preset: PresetName | None = Field(

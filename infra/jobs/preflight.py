@@ -83,10 +83,12 @@ def preflight(
 
     The parts of a timeline are checked for their location only (the probe stage reads each)."""
     checked = _preflight_source(validate_request(request, settings), settings, store)
-    if request.timeline:
+    if request.timeline or request.subtitles:
         if checked.kind != JobKind.MEDIA:
-            raise InputInvalid("a timeline joins media files; the first source is a document")
-        for part in request.timeline:
+            raise InputInvalid(
+                "timelines and subtitles are for media jobs; the source is a document"
+            )
+        for part in [*request.timeline, *(s.source for s in request.subtitles)]:
             _check_location(part, settings)
     return checked
 

@@ -2,6 +2,6 @@
 
 from tasks.media.encode import encode_stage
 from tasks.media.plan import plan_stage
-from tasks.media.probe import MediaSource, media_probe_stage
+from tasks.media.probe import MediaInputs, MediaSource, media_probe_stage
 
-__all__ = ["MediaSource", "encode_stage", "media_probe_stage", "plan_stage"]
+__all__ = ["MediaInputs", "MediaSource", "encode_stage", "media_probe_stage", "plan_stage"]

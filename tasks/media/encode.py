@@ -9,7 +9,7 @@ by the flow); everything else in this process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from prefect import task
@@ -21,12 +21,13 @@ from infra.media.outputs import AUDIO_M4A, THUMB, VIDEO_MP4, media_outputs
 from infra.media.packaging import package_hls
 from infra.media.plan import MediaPlan
 from infra.media.storyboard import make_pictures
+from infra.media.subtitles import SubtitleTrack
 from infra.media.timeline import encode_timeline
 from infra.media.transcode import encode_audio_only, encode_ladder, rendition_paths
 from infra.process.watchdog import JobWatchdog
 from infra.settings import Settings
 from tasks.media.chunked import encode_in_chunks, wants_chunks
-from tasks.media.probe import MediaSource, source_paths
+from tasks.media.probe import MediaInputs, MediaSource, source_paths
 from tasks.render.document import media_deadlines
 from tasks.stage import JobContext
 
@@ -51,6 +52,7 @@ def encode_media(
     *,
     on_progress: Callable[[float], None] | None = None,
     encode_video: VideoEncoder | None = None,
+    subtitles: Sequence[SubtitleTrack] = (),
 ) -> RenderOutputs:
     """Encode ``sources`` by ``plan`` into ``<root>/out``; the order of calls the blocks expect."""
     cfg, render = settings.media, settings.render
@@ -111,6 +113,7 @@ def encode_media(
         ffprobe=render.ffprobe_bin,
         deadlines=deadlines,
         guard=guard,
+        subtitles=subtitles,
     )
     if plan.kind == "video":
         small = plan.rungs[-1]
@@ -153,7 +156,7 @@ def encode_media(
 
 
 @task(name="encode", cache_policy=NO_CACHE)
-def encode_stage(ctx: JobContext, sources: list[MediaSource], plan: MediaPlan) -> RenderOutputs:
+def encode_stage(ctx: JobContext, inputs: MediaInputs, plan: MediaPlan) -> RenderOutputs:
     """Encode the job; a long single video source in chunks, each by its own flow run."""
 
     def progress(fraction: float) -> None:
@@ -163,14 +166,15 @@ def encode_stage(ctx: JobContext, sources: list[MediaSource], plan: MediaPlan) -
     if wants_chunks(plan, ctx.settings):
 
         def encode_video(_source: Path, plan: MediaPlan, renditions: list[Path]) -> None:
-            encode_in_chunks(ctx, sources[0], plan, renditions, lambda f: progress(f * 0.8))
+            encode_in_chunks(ctx, inputs.sources[0], plan, renditions, lambda f: progress(f * 0.8))
 
     return encode_media(
-        sources,
+        inputs.sources,
         plan,
         ctx.work_dir,
         ctx.settings,
         ctx.guard,
         on_progress=progress,
         encode_video=encode_video,
+        subtitles=inputs.subtitles,
     )

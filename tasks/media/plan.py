@@ -15,7 +15,7 @@ from infra.media.plan import MediaPlan, plan_media
 from infra.media.presets import MEDIA_PRESETS
 from infra.media.timeline import plan_timeline
 from infra.settings import MediaSettings
-from tasks.media.probe import MediaSource
+from tasks.media.probe import MediaInputs, MediaSource
 from tasks.stage import JobContext
 
 __all__ = ["plan_job", "plan_stage"]
@@ -42,7 +42,7 @@ def plan_job(
 
 
 @task(name="plan", cache_policy=NO_CACHE)
-def plan_stage(ctx: JobContext, sources: list[MediaSource], request: JobRequest) -> MediaPlan:
+def plan_stage(ctx: JobContext, inputs: MediaInputs, request: JobRequest) -> MediaPlan:
     settings = ctx.settings
     preset = request.preset or settings.media.default_preset
-    return plan_job(sources, preset, settings.render.hls_segment_s, settings.media)
+    return plan_job(inputs.sources, preset, settings.render.hls_segment_s, settings.media)

@@ -18,15 +18,26 @@ from pydantic import BaseModel
 from infra.errors import InputInvalid, InputTooLarge
 from infra.jobs.detect import Content, detect_kind, sniff_file
 from infra.jobs.limits import check_free_space
-from infra.jobs.models import JobKind, JobRequest
+from infra.jobs.models import JobKind, JobRequest, SubtitleSource
 from infra.jobs.stages import Stage
 from infra.media.facts import MediaFacts, probe_facts
 from infra.media.input_checks import check_media_input
+from infra.media.subtitles import SubtitleTrack
 from tasks.probe import fetch_source
 from tasks.render.document import media_deadlines
 from tasks.stage import JobContext
 
-__all__ = ["MediaSource", "media_probe_stage", "probe_source", "source_paths"]
+__all__ = [
+    "MediaInputs",
+    "MediaSource",
+    "fetch_subtitle",
+    "media_probe_stage",
+    "probe_source",
+    "source_paths",
+]
+
+
+SUBTITLE_MAX_BYTES = 5_000_000  # a sidecar larger than this is not a subtitle file
 
 
 class MediaSource(BaseModel):
@@ -37,6 +48,25 @@ class MediaSource(BaseModel):
     size: int
     sha256: str
     facts: MediaFacts
+
+
+class MediaInputs(BaseModel):
+    """What the probe stage hands on: the sources in timeline order and the sidecar subtitles."""
+
+    sources: list[MediaSource]
+    subtitles: list[SubtitleTrack] = []
+
+
+def fetch_subtitle(
+    ctx: JobContext, request: JobRequest, sub: SubtitleSource, index: int
+) -> SubtitleTrack:
+    """The private copy of a sidecar (bounded; text only); converted and checked when packaged."""
+    part = request.model_copy(update={"source": sub.source, "timeline": [], "subtitles": []})
+    max_bytes = min(SUBTITLE_MAX_BYTES, ctx.settings.input.max_bytes)
+    got = fetch_source(ctx, part, max_bytes, f"subtitles/{index}")
+    if sniff_file(got.path, got.name) not in (Content.TEXT, Content.MARKDOWN):
+        raise InputInvalid(f"subtitle file {got.name} is not an SRT or WebVTT text file")
+    return SubtitleTrack(path=got.path, language=sub.language, name=sub.name)
 
 
 def probe_source(ctx: JobContext, request: JobRequest, index: int) -> MediaSource:
@@ -76,15 +106,16 @@ def probe_source(ctx: JobContext, request: JobRequest, index: int) -> MediaSourc
 
 
 @task(name="probe", cache_policy=NO_CACHE)
-def media_probe_stage(ctx: JobContext, request: JobRequest) -> list[MediaSource]:
-    """Every source of the job, in timeline order; the first one's digest goes to the ledger."""
+def media_probe_stage(ctx: JobContext, request: JobRequest) -> MediaInputs:
+    """Every source of the job, in timeline order, and its subtitles; the first source's digest
+    goes to the ledger."""
     settings = ctx.settings
     check_free_space(settings.work_dir_root, request.preset or "hd", settings)
     if request.kind == JobKind.DOCUMENT:
         raise InputInvalid("this is the media job; a document job was asked for")
     sources = []
     for index, source in enumerate([request.source, *request.timeline]):
-        part = request.model_copy(update={"source": source, "timeline": []})
+        part = request.model_copy(update={"source": source, "timeline": [], "subtitles": []})
         sources.append(probe_source(ctx, part, index))
         ctx.progress(Stage.PROBE, (index + 1) / (1 + len(request.timeline)))
     total = sum(s.facts.duration_s for s in sources)
@@ -93,8 +124,9 @@ def media_probe_stage(ctx: JobContext, request: JobRequest) -> list[MediaSource]
             f"the timeline lasts {total:.0f} s; the limit is {settings.media.max_duration_s:.0f} s "
             "(REELFLOW_MEDIA__MAX_DURATION_S)"
         )
+    subtitles = [fetch_subtitle(ctx, request, sub, i) for i, sub in enumerate(request.subtitles)]
     ctx.ledger.mark_running(ctx.job_id, "probe", input_sha256=sources[0].sha256)
-    return sources
+    return MediaInputs(sources=sources, subtitles=subtitles)
 
 
 def source_paths(sources: list[MediaSource]) -> list[Path]:

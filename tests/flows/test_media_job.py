@@ -171,3 +171,37 @@ def test_timeline_part_outside_the_input_roots_is_refused(
     state = _run(source, timeline=["/etc/passwd"])
     assert state.is_failed() and "[input_invalid]" in state.message
     assert open_store(settings).list_keys("jobs/") == []
+
+
+SRT = (
+    "1\n00:00:00,000 --> 00:00:00,800\nBonjour « été »\n\n2\n00:00:01,000 --> 00:00:01,800\nsalut\n"
+)
+
+
+def test_sidecar_subtitles_become_webvtt_tracks_of_the_master(
+    prefect_server: str, settings: Settings, tmp_path
+):
+    from infra.jobs.models import SubtitleSource
+
+    source = av_clip(tmp_path / "clip.mp4", seconds=2.0)
+    sidecar = tmp_path / "sous titres é.srt"
+    sidecar.write_text(SRT, encoding="utf-8")
+    subs = [SubtitleSource(source=str(sidecar), language="fr", name="Français")]
+    job_id = _succeeded(_run(source, subtitles=subs))
+    manifest, got = _delivered(settings, job_id, tmp_path)
+    master = (got / "hls" / "master.m3u8").read_text()
+    assert "TYPE=SUBTITLES" in master and 'LANGUAGE="fr"' in master and "Français" in master
+    vtts = list((got / "hls").rglob("*.vtt"))
+    assert vtts and "Bonjour « été »" in vtts[0].read_text(encoding="utf-8")
+    assert "X-TIMESTAMP-MAP" in vtts[0].read_text(encoding="utf-8")
+
+
+def test_subtitle_outside_the_input_roots_is_refused(
+    prefect_server: str, settings: Settings, tmp_path
+):
+    from infra.jobs.models import SubtitleSource
+
+    source = av_clip(tmp_path / "clip.mp4", seconds=1.0)
+    state = _run(source, subtitles=[SubtitleSource(source="/etc/passwd")])
+    assert state.is_failed() and "[input_invalid]" in state.message
+    assert open_store(settings).list_keys("jobs/") == []
