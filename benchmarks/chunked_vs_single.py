@@ -95,15 +95,16 @@ def flow_mode(args: argparse.Namespace) -> None:
                         f"{manifest['gate']['elapsed_s']:.2f} s",
                         flush=True,
                     )
-    wall_single = statistics.median(c.wall for c in single)
-    wall_chunked = statistics.median(c.wall for c in chunked)
-    print(
-        f"source: {args.seconds:g} s 1280x720@30 -> sd ladder, {args.chunks} chunks, one core, "
-        f"media-job flow; media-chunk runs on one process worker"
-    )
-    print(f"  single pass job  wall {wall_single:7.2f} s")
-    print(f"  chunked job      wall {wall_chunked:7.2f} s")
-    print(f"ratio chunked / single (flow path): wall {wall_chunked / wall_single:.3f}x")
+            wall_single = statistics.median(c.wall for c in single)
+            wall_chunked = statistics.median(c.wall for c in chunked)
+            print(
+                f"source: {args.seconds:g} s 1280x720@30 -> sd ladder, {args.chunks} chunks, "
+                "one core, media-job flow; media-chunk runs on one process worker"
+            )
+            print(f"  single pass job  wall {wall_single:7.2f} s")
+            print(f"  chunked job      wall {wall_chunked:7.2f} s")
+            print(f"ratio chunked / single (flow path): wall {wall_chunked / wall_single:.3f}x")
+            sys.stdout.flush()
 
 
 def main() -> None:

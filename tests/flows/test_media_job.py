@@ -205,3 +205,18 @@ def test_subtitle_outside_the_input_roots_is_refused(
     state = _run(source, subtitles=[SubtitleSource(source="/etc/passwd")])
     assert state.is_failed() and "[input_invalid]" in state.message
     assert open_store(settings).list_keys("jobs/") == []
+
+
+def test_media_longer_than_the_limit_fails_input_too_large(
+    prefect_server: str, settings: Settings, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    from infra.settings import get_settings
+
+    monkeypatch.setenv("REELFLOW_MEDIA__MAX_DURATION_S", "1.5")
+    get_settings.cache_clear()
+    source = av_clip(tmp_path / "long.mp4", seconds=3.0)
+    state = _run(source)
+    assert state.is_failed() and "[input_too_large]" in state.message
+    assert "REELFLOW_MEDIA__MAX_DURATION_S" in state.message
+    assert ledger().list_jobs()[0].error_code == "input_too_large"
+    assert open_store(settings).list_keys("jobs/") == []
