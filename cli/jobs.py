@@ -44,15 +44,30 @@ def _request(source: str, **fields: object) -> JobRequest:
         raise InputInvalid(f"invalid request: {exc}") from exc
 
 
-def _with_file_root(settings: Settings, path: Path) -> Settings:
-    """These settings plus the folder of the CLI's own file argument, for this run only."""
+def _with_file_roots(settings: Settings, paths: list[Path]) -> Settings:
+    """These settings plus the folders of the CLI's own file arguments, for this run only."""
     run_settings = settings.model_copy(deep=True)
-    run_settings.input.roots = [*settings.input.roots, path.parent.resolve()]
+    extra = [p.parent.resolve() for p in paths]
+    run_settings.input.roots = [*settings.input.roots, *dict.fromkeys(extra)]
     return run_settings
 
 
+def _file(file: str) -> Path:
+    path = Path(file).expanduser().absolute()
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
+        raise InputInvalid(f"{file} {what}")
+    return path
+
+
 def run(
-    file: Annotated[str, typer.Argument(help="A PDF, Markdown or text file.")],
+    files: Annotated[
+        list[str],
+        typer.Argument(
+            help="A document (PDF, Markdown, text) or a media file; several media files are "
+            "joined in order (a timeline)."
+        ),
+    ],
     preset: PresetOption = None,
     voice: Annotated[
         str | None,
@@ -67,13 +82,11 @@ def run(
 ) -> None:
     """Run one job end to end in this process and print where its outputs are."""
     settings = settings_for_cli()
-    path = Path(file).expanduser().absolute()
-    if not path.is_file():
-        what = "is not a file" if path.exists() else "does not exist"
-        raise InputInvalid(f"{file} {what}")
-    run_settings = _with_file_root(settings, path)
+    paths = [_file(file) for file in files]
+    run_settings = _with_file_roots(settings, paths)
     request = _request(
-        str(path),
+        str(paths[0]),
+        timeline=[str(p) for p in paths[1:]] or None,
         preset=preset,
         voice=voice,
         engine=engine,
@@ -83,19 +96,23 @@ def run(
     )
     # A fast refusal: before the ledger is opened and before Prefect is even imported.
     checked = preflight(request, run_settings)
+    if len(paths) > 1 and checked.kind != JobKind.MEDIA:
+        raise InputInvalid("several files make a timeline, and only media files can be joined")
     with use_settings(run_settings), service(run_settings) as jobs:
-        if checked.kind == JobKind.MEDIA:
-            raise InputInvalid(f"{checked.name} is a media file; media jobs are not available yet")
         job_id = checked.request.job_id or uuid.uuid4().hex
         if jobs.ledger.get(job_id) is not None:
             raise JobIdTaken(f"job id {job_id} is already taken; choose another id")
-        request = checked.request.model_copy(update={"job_id": job_id})
+        request = checked.request.model_copy(update={"job_id": job_id, "kind": checked.kind})
         console.print(
-            f"[bold]job[/bold] {job_id}  source={escape(checked.name)}  preset={request.preset}"
+            f"[bold]job[/bold] {job_id}  source={escape(checked.name)}  kind={checked.kind}  "
+            f"preset={request.preset}"
         )
         with console.status("starting Prefect …") as status:
             prefect_api(run_settings)
-            from flows.document_job import document_job
+            if checked.kind == JobKind.MEDIA:
+                from flows.media_job import media_job as job_flow
+            else:
+                from flows.document_job import document_job as job_flow
 
             done = threading.Event()
             watcher = threading.Thread(
@@ -103,7 +120,7 @@ def run(
             )
             watcher.start()
             try:
-                state = document_job(request, return_state=True)
+                state = job_flow(request, return_state=True)
             finally:
                 done.set()
                 watcher.join(timeout=2)

@@ -23,6 +23,7 @@ from infra.store.layout import validate_job_id
 from infra.store.ledger import JobLedger
 from infra.store.removal import remove_work_dir
 from tasks.cleanup import discard_after_cancel, discard_uncommitted
+from tasks.media.chunked import stop_chunk_runs
 
 __all__ = ["on_cancelled", "on_completed", "on_crashed", "on_failed"]
 
@@ -71,6 +72,7 @@ def on_failed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
     message = state.message or "the job failed"
     code = code_from_message(message) or "internal_error"
     _guarded("ledger", ledger.mark_failed, job_id, code, message)
+    _guarded("chunk runs", stop_chunk_runs, job_id)  # before scratch goes: they write there
     _guarded("objects", discard_uncommitted, open_store(settings), job_id)
     _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)
     _guarded("event", _announce, job_id)
@@ -92,6 +94,7 @@ def on_crashed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
         code = "worker_timeout"
         message = f"[worker_timeout] the worker running the job crashed: {state.message or ''}"
     _guarded("ledger", ledger.mark_failed, job_id, code, message)
+    _guarded("chunk runs", stop_chunk_runs, job_id)  # before scratch goes: they write there
     _guarded("objects", discard_uncommitted, open_store(settings), job_id)
     _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)
     _guarded("event", _announce, job_id)
@@ -103,6 +106,7 @@ def on_cancelled(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
         return
     job_id, settings, ledger = owned
     _guarded("ledger", ledger.mark_canceled, job_id)
+    _guarded("chunk runs", stop_chunk_runs, job_id)
     _guarded("objects", discard_after_cancel, open_store(settings), ledger, job_id)
     _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)
     _guarded("event", _announce, job_id)

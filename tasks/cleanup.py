@@ -14,6 +14,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from infra.errors import ReelflowError
+from infra.jobs.models import JobKind
 from infra.logs import job_context
 from infra.store.artifacts import ArtifactStore
 from infra.store.layout import MANIFEST, Area, job_prefix
@@ -56,5 +57,16 @@ def discard_after_cancel(store: ArtifactStore, ledger: JobLedger, job_id: str) -
 
 @task(name="cleanup", cache_policy=NO_CACHE)
 def cleanup_stage(ctx: JobContext) -> bool:
-    """Remove the job's work folder; True when nothing is left."""
-    return remove_work_dir(ctx.settings.work_dir_root, ctx.job_id)
+    """Remove the job's work folder and (media jobs) its scratch area; True when nothing is left.
+
+    Scratch (chunk outputs) is never committed, so it goes in every outcome; the chunk runs
+    have stopped by now (the encode stage stops them on any way out but success).
+    """
+    scratch_gone = True
+    if ctx.kind == JobKind.MEDIA:
+        try:
+            delete_job_objects(ctx.store(), ctx.job_id, (Area.SCRATCH,))
+        except ReelflowError:
+            log.exception("could not remove the scratch objects of %s", ctx.job_id)
+            scratch_gone = False
+    return remove_work_dir(ctx.settings.work_dir_root, ctx.job_id) and scratch_gone

@@ -55,11 +55,13 @@ class InputFile:
     sha256: str
 
 
-def fetch_source(ctx: JobContext, request: JobRequest, max_bytes: int) -> InputFile:
-    """Copy the request's source into ``<work>/input/`` under the rules above."""
+def fetch_source(
+    ctx: JobContext, request: JobRequest, max_bytes: int, folder_name: str = "input"
+) -> InputFile:
+    """Copy the request's source into ``<work>/<folder_name>/`` under the rules above."""
     settings = ctx.settings
     name = source_name(request.source)
-    folder = ctx.work_dir / "input"
+    folder = ctx.work_dir / folder_name
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / safe_file_name(name)
     if request.source.startswith("s3://"):

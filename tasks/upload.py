@@ -67,6 +67,7 @@ def build_manifest(
             "ffmpeg": tool_version(settings.render.ffmpeg_bin),
             "espeak-ng": tool_version(settings.render.espeak_bin),
         },
+        **outputs.manifest,
     }
     if usage:
         manifest["usage"] = usage  # LLM tokens and cost (tasks/script/llm.py)

@@ -62,6 +62,8 @@ def test_bootstrap_registers_every_deployment_after_its_pool(prefect_server: str
             entry = topology[name]["entrypoint"].split(":")[1]
             flow_name = {
                 "document_job": "video-job",
+                "media_job": "media-job",
+                "media_chunk": "media-chunk",
                 "deliver_webhooks": "deliver-webhooks",
             }.get(entry, "reelflow-" + entry.replace("_", "-"))
             found[name] = client.read_deployment_by_name(f"{flow_name}/{name}")
@@ -71,7 +73,7 @@ def test_bootstrap_registers_every_deployment_after_its_pool(prefect_server: str
         assert deployment.work_pool_name == topology[name]["work_pool"]
         assert deployment.entrypoint == topology[name]["entrypoint"]
         bound = (raw[name].get("global_concurrency_limit") or {}).get("id")
-        is_job = deployment.entrypoint.startswith("flows/document_job.py")
+        is_job = deployment.entrypoint.startswith(("flows/document_job.py", "flows/media_job.py"))
         assert (bound == str(limit.id)) == is_job, name  # only job deployments take a job slot
         if topology[name]["schedules"]:
             assert all(s.active for s in deployment.schedules), name

@@ -7,7 +7,7 @@ renders it as a form and the API validates it.
 from __future__ import annotations
 
 import enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,7 @@ __all__ = [
     "RenderOutputs",
     "Script",
     "Slide",
+    "SubtitleSource",
     "SlideTable",
 ]
 
@@ -63,6 +64,23 @@ class JobLimits(BaseModel):
     max_duration_s: int | None = Field(None, ge=1, description="Wall-clock cap for the job, s.")
 
 
+class SubtitleSource(BaseModel):
+    """A sidecar subtitle file (SRT or WebVTT) given with a media job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(
+        ..., min_length=1, max_length=4096, description="Where it is: the rules of `source`."
+    )
+    language: str = Field("und", pattern=LANGUAGE_PATTERN, description="BCP 47 language tag.")
+    name: str | None = Field(
+        None,
+        max_length=64,
+        pattern=r'^[^\x00-\x1f\x7f",]+$',
+        description="Name shown in players' menus (default: the language).",
+    )
+
+
 class JobRequest(BaseModel):
     """One job as a client asks for it. Every field is hostile until the job is validated."""
 
@@ -76,6 +94,19 @@ class JobRequest(BaseModel):
             "The input: an absolute path inside the input folders (REELFLOW_INPUT__ROOTS), "
             "s3://<bucket>/inbox/..., or an https:// URL."
         ),
+    )
+    timeline: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
+        default_factory=list,
+        max_length=16,
+        description=(
+            "Media jobs only: more sources, same rules as `source`, joined after it in order "
+            "(a timeline)."
+        ),
+    )
+    subtitles: list[SubtitleSource] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Media jobs only: sidecar subtitles, each a WebVTT track of the HLS master.",
     )
     kind: JobKind = Field(JobKind.AUTO, description="document, media, or auto (by content).")
     preset: PresetName | None = Field(
@@ -167,6 +198,9 @@ class RenderOutputs(BaseModel):
     duration_s: float
     narration_s: float
     slide_durations_s: list[float]
+    manifest: dict[str, Any] = Field(
+        default_factory=dict, description="More manifest fields: probe facts, plan, gate report."
+    )
 
 
 class JobResult(BaseModel):

@@ -79,8 +79,32 @@ def _check_size(size: int, kind: JobKind, name: str, settings: Settings) -> None
 def preflight(
     request: JobRequest, settings: Settings, store: ArtifactStore | None = None
 ) -> Preflight:
-    """Check ``request``; raises the documented input/request errors, in well under a second."""
-    request = validate_request(request, settings)
+    """Check ``request``; raises the documented input/request errors, in well under a second.
+
+    The parts of a timeline are checked for their location only (the probe stage reads each)."""
+    checked = _preflight_source(validate_request(request, settings), settings, store)
+    if request.timeline or request.subtitles:
+        if checked.kind != JobKind.MEDIA:
+            raise InputInvalid(
+                "timelines and subtitles are for media jobs; the source is a document"
+            )
+        for part in [*request.timeline, *(s.source for s in request.subtitles)]:
+            _check_location(part, settings)
+    return checked
+
+
+def _check_location(source: str, settings: Settings) -> None:
+    if source.startswith("s3://"):
+        parse_s3_source(source, settings.storage.bucket, settings.input.s3_prefixes)
+    elif source.startswith(("https://", "http://")):
+        check_url(source, settings.net.allow_hosts, what="source URL")
+    else:
+        resolve_local_source(source, settings.input.roots)
+
+
+def _preflight_source(
+    request: JobRequest, settings: Settings, store: ArtifactStore | None
+) -> Preflight:
     name = source_name(request.source)
     source = request.source
     if source.startswith("s3://"):

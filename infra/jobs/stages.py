@@ -14,6 +14,7 @@ from infra.errors import (
     InputUnreadable,
     InternalError,
     LLMUnavailable,
+    OutputInvalid,
     ReelflowError,
     ResourceLimitExceeded,
     ScriptInvalid,
@@ -38,6 +39,7 @@ class Stage(enum.StrEnum):
     RENDER = "render"
     PLAN = "plan"
     ENCODE = "encode"
+    GATE = "gate"  # the publish gate: verify the outputs before anything is committed
     UPLOAD = "upload"
     CLEANUP = "cleanup"
 
@@ -47,13 +49,15 @@ PROGRESS_BANDS: dict[JobKind, dict[Stage, tuple[float, float]]] = {
     JobKind.DOCUMENT: {
         Stage.PROBE: (0.0, 10.0),
         Stage.SCRIPT: (10.0, 20.0),
-        Stage.RENDER: (20.0, 85.0),
+        Stage.RENDER: (20.0, 82.0),
+        Stage.GATE: (82.0, 85.0),
         Stage.UPLOAD: (85.0, 100.0),
     },
     JobKind.MEDIA: {
         Stage.PROBE: (0.0, 5.0),
         Stage.PLAN: (5.0, 10.0),
-        Stage.ENCODE: (10.0, 85.0),
+        Stage.ENCODE: (10.0, 80.0),
+        Stage.GATE: (80.0, 85.0),
         Stage.UPLOAD: (85.0, 100.0),
     },
 }
@@ -75,6 +79,7 @@ STAGE_TIMEOUT_ERRORS: dict[Stage, type[ReelflowError]] = {
     Stage.RENDER: ResourceLimitExceeded,
     Stage.PLAN: InputUnreadable,
     Stage.ENCODE: ResourceLimitExceeded,
+    Stage.GATE: OutputInvalid,
     Stage.UPLOAD: StorageUnavailable,
     Stage.CLEANUP: InternalError,
 }

@@ -25,6 +25,7 @@ __all__ = [
     "hls_audio_playlist",
     "hls_subtitle_playlist",
     "hls_variant_playlist",
+    "media_outputs",
     "safe_key_name",
 ]
 
@@ -38,6 +39,13 @@ STORYBOARD_DIR = "storyboard"
 STORYBOARD_SHEET = f"{STORYBOARD_DIR}/sheet_%03d.jpg"  # ffmpeg image2 pattern, from 000
 STORYBOARD_VTT = f"{STORYBOARD_DIR}/thumbnails.vtt"
 SUBTITLES_DIR = "subtitles"
+
+
+def media_outputs(kind: str) -> dict[str, str]:
+    """What a media job publishes, output name -> key under its prefix (``kind`` of its plan)."""
+    if kind == "audio":
+        return {"audio": AUDIO_M4A, "hls": HLS_MASTER, "thumbnail": THUMB}
+    return {"video": VIDEO_MP4, "hls": HLS_MASTER, "thumbnail": THUMB, "storyboard": STORYBOARD_VTT}
 
 
 def hls_variant_playlist(rendition: str) -> str:

@@ -22,6 +22,7 @@ __all__ = [
     "RunState",
     "set_paused",
     "cancel_flow_run",
+    "cancel_tagged_runs",
     "create_flow_run",
     "deployment_pool_type",
     "fail_flow_run",
@@ -140,6 +141,36 @@ def cancel_flow_run(flow_run_id: str, message: str) -> bool:
             return False
         client.set_flow_run_state(run.id, Cancelling(message=message))
         return True
+
+
+def cancel_tagged_runs(tag: str, message: str, *, wait_s: float = 0.0) -> int:
+    """Set every unfinished flow run tagged ``tag`` Cancelling; then wait up to ``wait_s`` for
+    them to end (so nothing they write lands after the caller cleans up). How many were set."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    final = [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
+    open_runs = FlowRunFilter(
+        tags=FlowRunFilterTags(all_=[tag]),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(not_any_=final)),
+    )
+    with prefect_errors("cancel tagged runs"), get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=open_runs)
+    canceled = sum(cancel_flow_run(str(run.id), message) for run in runs)
+    deadline = time.monotonic() + wait_s
+    while runs and time.monotonic() < deadline:
+        time.sleep(0.5)
+        with prefect_errors("read tagged runs"), get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(flow_run_filter=open_runs)
+    return canceled
 
 
 def fail_flow_run(flow_run_id: UUID | str, message: str) -> None:

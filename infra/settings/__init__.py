@@ -25,6 +25,7 @@ from infra.settings.ledger import LedgerSettings
 from infra.settings.limits import LimitSettings
 from infra.settings.log import LogSettings
 from infra.settings.maintenance import MaintenanceSettings
+from infra.settings.media import MediaSettings
 from infra.settings.net import NetSettings
 from infra.settings.prefect import PrefectSettings
 from infra.settings.render import RenderSettings
@@ -43,6 +44,7 @@ __all__ = [
     "LimitSettings",
     "LogSettings",
     "MaintenanceSettings",
+    "MediaSettings",
     "NetSettings",
     "PrefectSettings",
     "RenderSettings",
@@ -77,6 +79,7 @@ class Settings(BaseSettings):
     script: ScriptSettings = ScriptSettings()
     render: RenderSettings = RenderSettings()
     tts: TTSSettings = TTSSettings()
+    media: MediaSettings = MediaSettings()
     stages: StageSettings = StageSettings()
     limits: LimitSettings = LimitSettings()
     storage: StorageSettings = StorageSettings()

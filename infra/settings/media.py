@@ -34,6 +34,16 @@ class MediaSettings(BaseModel):
         600.0, description="Sources longer than this are encoded in chunks (one flow run each)."
     )
     chunk_s: float = Field(120.0, description="Target chunk length; rounded to whole HLS segments.")
+    chunk_deployment: str = Field(
+        "media-chunk/media-chunk-process",
+        description=(
+            "Deployment that encodes one chunk (a flow run each); it must not take a job slot "
+            "(reelflow-jobs), or a parent holding one would wait for its own chunks."
+        ),
+    )
+    chunk_poll_s: float = Field(
+        1.0, description="How often a parent job reads the state of its chunk runs, seconds."
+    )
     storyboard_interval_s: float = Field(
         5.0, description="Seconds between two storyboard (scrubbing) thumbnails."
     )

@@ -90,8 +90,9 @@ def api_stack(
         "REELFLOW_LEDGER__URL": api_database,
         "REELFLOW_NET__ALLOW_HOSTS": ALLOWED_HOST,
         "REELFLOW_API__PLAYBACK_SECRET": "test-playback-secret",
-        # This branch has no media flow: media jobs go to the document deployment, whose probe
-        # refuses them (input_invalid) instead of the gateway answering config_error.
+        # Only video-job-process is deployed for these API tests: media uploads go to it and its
+        # probe refuses them (input_invalid) instead of a media encode running per API test
+        # (the media job has its own flow tests, tests/flows/test_media_*.py).
         "REELFLOW_PREFECT__MEDIA_DEPLOYMENT": "video-job/video-job-process",
     }
     settings = Settings(

@@ -1,0 +1,332 @@
+"""Chunked encodes across flow runs: the parent fans chunks out, each chunk run encodes one.
+
+Parent (inside the encode stage of ``media-job``): split the plan at keyframe-safe segment starts
+(:func:`infra.media.chunks.split_chunks`), put its private source copy in the job's scratch
+area, start one ``media-chunk`` flow run per chunk (``run_deployment``, idempotency key = job id +
+chunk index, so a retried parent finds the runs it started), encode the one audio track itself
+meanwhile, wait for the runs, fetch each chunk from scratch and verify it against its record
+(sha256 and frame count), then join every rung by stream copy. Chunks already in scratch and
+verified are reused (a parent that crashed and runs again). Any way out but success cancels every
+chunk run still going; the scratch prefix is removed by cleanup, the hooks and the sweeper.
+
+Chunk run (``flows/media_chunk.py``): its parameters are hostile like any request. It takes only
+the job id, the scratch key of the source, the preset and segment length, the chunk's frame
+numbers and the plan's digest; it probes the source and plans again (the same pure plan), refuses
+a plan that differs from the parent's, encodes its frames, uploads the files, and writes its
+record last (the chunk's commit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, ConfigDict, Field
+
+from infra.errors import FFmpegFailed, InputInvalid, ReelflowError, UserCanceled
+from infra.jobs.models import PresetName
+from infra.jobs.sources import copy_bounded
+from infra.media.chunks import (
+    ChunkRecord,
+    ChunkSpec,
+    chunk_files,
+    chunk_reusable,
+    encode_chunk,
+    join_chunks,
+    source_keyframes,
+    split_chunks,
+)
+from infra.media.facts import probe_facts
+from infra.media.outputs import safe_key_name
+from infra.media.plan import MediaPlan, plan_media
+from infra.media.presets import MEDIA_PRESETS
+from infra.media.transcode import audio_track_argv
+from infra.prefect import client as prefect
+from infra.process.runner import ProcessGuard, run_process
+from infra.settings import Settings
+from infra.store.artifacts import ArtifactStore, open_store
+from infra.store.layout import JOB_ID_PATTERN
+from infra.store.ledger import JobStatus
+from infra.store.scratch import chunk_key, chunk_record_key, is_scratch_source, scratch_source_key
+from tasks.media.probe import MediaSource
+from tasks.render.document import media_deadlines
+from tasks.stage import JobContext
+
+__all__ = [
+    "CHUNK_WAIT_S",
+    "ChunkJob",
+    "chunk_runs_tag",
+    "chunk_stage",
+    "encode_chunk_job",
+    "encode_in_chunks",
+    "plan_digest",
+    "stop_chunk_runs",
+    "wants_chunks",
+]
+
+log = logging.getLogger("reelflow.chunks")
+CHUNK_WAIT_S = 60.0  # how long a failed or canceled parent waits for its chunk runs to stop
+
+
+def chunk_runs_tag(job_id: str) -> str:
+    """The tag of every chunk run of ``job_id`` (the hooks cancel by it)."""
+    return f"chunks-of:{job_id}"
+
+
+class ChunkJob(BaseModel):
+    """The ``media-chunk`` flow's one parameter (untrusted: every field is checked)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str = Field(pattern=JOB_ID_PATTERN)
+    source_key: str = Field(max_length=512)
+    name: str = Field(max_length=512)  # the source's original name: part of the plan
+    preset: PresetName
+    segment_s: int = Field(ge=1, le=60)
+    chunk: ChunkSpec
+    plan_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+def plan_digest(plan: MediaPlan) -> str:
+    return hashlib.sha256(plan.model_dump_json().encode()).hexdigest()
+
+
+def wants_chunks(plan: MediaPlan, settings: Settings) -> bool:
+    """A single video source longer than the threshold is encoded in chunks."""
+    return (
+        plan.kind == "video"
+        and len(plan.sources) == 1
+        and plan.duration_s > settings.media.chunk_threshold_s
+    )
+
+
+def _download(store: ArtifactStore, key: str, target: Path, max_bytes: int) -> str:
+    target.unlink(missing_ok=True)
+    return copy_bounded(store.iter_chunks(key), target, max_bytes, target.name)
+
+
+def _check_files(job_id: str, plan: MediaPlan, chunk: ChunkSpec, folder: Path) -> list[Path]:
+    """The chunk's local files, each name checked as a scratch file name."""
+    files = chunk_files(plan, chunk, folder)
+    for path in files:
+        chunk_key(job_id, path.name)
+    return files
+
+
+def fetch_verified(
+    store: ArtifactStore,
+    job_id: str,
+    plan: MediaPlan,
+    chunk: ChunkSpec,
+    folder: Path,
+    *,
+    settings: Settings,
+    guard: ProcessGuard | None,
+) -> bool:
+    """Download the chunk's files from scratch; True if all match the chunk's record."""
+    record_key = chunk_record_key(job_id, chunk.index)
+    if not store.exists(record_key):
+        return False
+    try:
+        records = [ChunkRecord.model_validate(r) for r in json.loads(store.get_bytes(record_key))]
+    except (ValueError, TypeError):
+        return False
+    files = _check_files(job_id, plan, chunk, folder)
+    if [r.file for r in records] != [f.name for f in files]:
+        return False
+    for path, record in zip(files, records, strict=True):
+        if store.size_of(chunk_key(job_id, path.name)) != record.bytes:
+            return False
+        _download(store, chunk_key(job_id, path.name), path, record.bytes)
+        if not chunk_reusable(
+            path,
+            record,
+            ffprobe=settings.render.ffprobe_bin,
+            deadlines=media_deadlines(settings),
+            guard=guard,
+        ):
+            return False
+    return True
+
+
+def _wait_for(
+    ctx: JobContext, runs: dict[int, str], on_progress: Callable[[float], None] | None
+) -> None:
+    """Until every chunk run completed; FFmpegFailed for one that ended otherwise."""
+    pending = dict(runs)
+    while pending:
+        ctx.guard.check()
+        job = ctx.ledger.get(ctx.job_id)
+        if job is not None and job.status == JobStatus.CANCELED:
+            raise UserCanceled(f"job {ctx.job_id} was canceled while its chunks were encoding")
+        for index, run_id in list(pending.items()):
+            state = prefect.read_run_state(run_id)
+            if state is None or not state.final:
+                continue
+            if state.type != "COMPLETED":
+                raise FFmpegFailed(
+                    f"chunk {index} (flow run {run_id}) ended {state.name}: {state.message or ''}"
+                )
+            del pending[index]
+        if on_progress is not None:
+            on_progress(1 - len(pending) / max(len(runs), 1))
+        if pending:
+            time.sleep(ctx.settings.media.chunk_poll_s)
+
+
+def encode_in_chunks(
+    ctx: JobContext,
+    source: MediaSource,
+    plan: MediaPlan,
+    renditions: list[Path],
+    on_progress: Callable[[float], None] | None = None,
+) -> None:
+    """The parent's side: fan out, wait, verify, join (see the module docstring)."""
+    settings = ctx.settings
+    cfg, render = settings.media, settings.render
+    deadlines, guard = media_deadlines(settings), ctx.guard
+    store = ctx.store()
+    folder = ctx.work_dir / "chunks"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = Path(source.path)
+    keyframes = source_keyframes(
+        path, source.facts, ffprobe=render.ffprobe_bin, deadlines=deadlines, guard=guard
+    )
+    chunks = split_chunks(plan, chunk_s=cfg.chunk_s, keyframes_s=keyframes)
+    source_key = scratch_source_key(ctx.job_id, safe_key_name(source.name))
+    if store.size_of(source_key) != source.size:
+        with ctx.doing("upload"):
+            store.put_file(source_key, path)
+    digest = plan_digest(plan)
+    runs: dict[int, str] = {}
+    finished = False
+    try:
+        for chunk in chunks:
+            if fetch_verified(
+                store, ctx.job_id, plan, chunk, folder, settings=settings, guard=ctx.guard
+            ):
+                log.info("chunk %d reused from scratch (checksums match)", chunk.index)
+                continue
+            job = ChunkJob(
+                job_id=ctx.job_id,
+                source_key=source_key,
+                name=source.name,
+                preset=plan.preset,
+                segment_s=plan.segment_s,
+                chunk=chunk,
+                plan_sha256=digest,
+            )
+            created = prefect.create_flow_run(
+                cfg.chunk_deployment,
+                {"job": job.model_dump(mode="json")},
+                idempotency_key=f"{ctx.job_id}-chunk-{chunk.index}",
+                tags=["reelflow", "media-chunk", chunk_runs_tag(ctx.job_id)],
+            )
+            runs[chunk.index] = str(created)
+        log.info(
+            "%d chunks: %d started, %d reused", len(chunks), len(runs), len(chunks) - len(runs)
+        )
+        audio = None
+        if plan.audio is not None:  # one audio track for the whole file, while chunks encode
+            audio = folder / "audio.m4a"
+            run_process(
+                audio_track_argv(render.ffmpeg_bin, path, plan, audio),
+                ffmpeg_progress=True,
+                deadlines=deadlines,
+                guard=guard,
+            )
+        _wait_for(ctx, runs, on_progress)
+        for chunk in chunks:
+            if chunk.index in runs and not fetch_verified(
+                store, ctx.job_id, plan, chunk, folder, settings=settings, guard=ctx.guard
+            ):
+                raise FFmpegFailed(f"chunk {chunk.index} in scratch does not match its record")
+        join_chunks(
+            plan,
+            chunks,
+            folder,
+            renditions,
+            audio=audio,
+            ffmpeg=render.ffmpeg_bin,
+            deadlines=deadlines,
+            guard=guard,
+        )
+        finished = True
+    finally:
+        if not finished and runs:
+            stop_chunk_runs(ctx.job_id)
+
+
+def stop_chunk_runs(job_id: str) -> int:
+    """Cancel every chunk run of ``job_id`` still going and wait (bounded) until they ended."""
+    try:
+        return prefect.cancel_tagged_runs(
+            chunk_runs_tag(job_id), f"[user_canceled] job {job_id} stopped", wait_s=CHUNK_WAIT_S
+        )
+    except Exception:  # the parent's own outcome matters more; the log says why
+        log.exception("could not cancel the chunk runs of job %s", job_id)
+        return 0
+
+
+def encode_chunk_job(job: ChunkJob, settings: Settings, work: Path) -> list[ChunkRecord]:
+    """The chunk run's side: fetch, re-plan and compare, encode, upload, record last."""
+    if not is_scratch_source(job.job_id, job.source_key):
+        raise InputInvalid(f"{job.source_key[:120]!r} is not a scratch source of job {job.job_id}")
+    render = settings.render
+    deadlines = media_deadlines(settings)
+    store = open_store(settings)
+    (work / "source").mkdir(parents=True, exist_ok=True)
+    source = work / "source" / job.source_key.rsplit("/", 1)[-1]
+    _download(store, job.source_key, source, settings.input.max_media_bytes)
+    facts = probe_facts(source, ffprobe=render.ffprobe_bin, deadlines=deadlines, guard=None)
+    plan = plan_media(
+        facts,
+        MEDIA_PRESETS[job.preset],
+        name=job.name,
+        segment_s=job.segment_s,
+        settings=settings.media,
+    )
+    if plan_digest(plan) != job.plan_sha256:
+        raise InputInvalid(
+            "this worker plans the source differently from the parent job (its media settings "
+            "differ): chunk refused"
+        )
+    if job.chunk.start < 0 or job.chunk.start >= plan.frames:
+        raise InputInvalid(f"chunk {job.chunk.index} starts outside the plan")
+    folder = work / "chunks"
+    folder.mkdir(parents=True, exist_ok=True)
+    _check_files(job.job_id, plan, job.chunk, folder)
+    records = encode_chunk(
+        source,
+        plan,
+        job.chunk,
+        folder,
+        ffmpeg=render.ffmpeg_bin,
+        ffprobe=render.ffprobe_bin,
+        threads=render.ffmpeg_threads,
+        deadlines=deadlines,
+        guard=None,
+    )
+    for record in records:
+        store.put_file(chunk_key(job.job_id, record.file), folder / record.file)
+    store.put_bytes(
+        chunk_record_key(job.job_id, job.chunk.index),
+        json.dumps([r.model_dump() for r in records]).encode(),
+        "application/json",
+    )
+    return records
+
+
+@task(name="encode-chunk", cache_policy=NO_CACHE)
+def chunk_stage(job: ChunkJob, settings: Settings, work: Path) -> list[ChunkRecord]:
+    try:
+        return encode_chunk_job(job, settings, work)
+    except ReelflowError:
+        log.exception("chunk %d of job %s failed", job.chunk.index, job.job_id)
+        raise

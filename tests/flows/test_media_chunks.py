@@ -1,0 +1,140 @@
+"""Chunked media jobs through real flow runs: a ``media-chunk`` run per chunk on the process pool.
+
+A tiny threshold makes a 6 s clip a chunked job (2 s chunks, 1 s segments). The chunked job's
+outputs are compared frame for frame with a single-pass job of the same source; a canceled
+chunked job leaves no chunk run going and no scratch object.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flows.media_job import media_job
+from infra.jobs.models import JobRequest
+from infra.settings import Settings, get_settings
+from infra.store.artifacts import open_store
+from tasks.media.chunked import chunk_runs_tag
+from tests.support.jobs import cancel, submit
+from tests.support.ledgers import ledger
+from tests.support.media_clips import beep_onsets, flash_beep, flash_times, frame_pts
+from tests.support.tools import pool_worker, wait_for_run
+from tests.support.waiting import wait_until
+
+pytestmark = [pytest.mark.prefect, pytest.mark.media]
+
+
+@pytest.fixture()
+def chunk_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("REELFLOW_MEDIA__CHUNK_THRESHOLD_S", "3")
+    monkeypatch.setenv("REELFLOW_MEDIA__CHUNK_S", "2")
+    monkeypatch.setenv("REELFLOW_MEDIA__CHUNK_POLL_S", "0.2")
+    monkeypatch.setenv("REELFLOW_RENDER__HLS_SEGMENT_S", "1")
+    monkeypatch.setenv("REELFLOW_RENDER__FFMPEG_THREADS", "1")
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def _chunk_runs(job_id: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[chunk_runs_tag(job_id)]))
+        )
+
+
+def _download(settings: Settings, job_id: str, name: str, target: Path) -> Path:
+    target.write_bytes(open_store(settings).get_bytes(f"jobs/{job_id}/{name}"))
+    return target
+
+
+def _psnr(a: Path, b: Path, shift: int = 0) -> list[float]:
+    first = f"[0:v]trim=start_frame={shift},setpts=PTS-STARTPTS[a]" if shift else "[0:v]null[a]"
+    out = subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(a), "-i", str(b), "-lavfi",
+         f"{first};[a][1:v]psnr=stats_file=-", "-f", "null", "-"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
+    values = [ln.split("psnr_avg:")[1].split()[0] for ln in out.splitlines() if "psnr_avg" in ln]
+    return [99.0 if v == "inf" else float(v) for v in values]
+
+
+def test_chunked_job_matches_the_single_pass_frame_for_frame(
+    prefect_server: str, chunk_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    source = flash_beep(
+        tmp_path / "source.mp4", size="426x240", rate=25, seconds=6, flash_frame=75, moving=True,
+        gop=25,
+    )  # fmt: skip
+    with pool_worker(
+        prefect_server, "reelflow-process", "process", "media-chunk-process",
+        log=tmp_path / "worker.log",
+    ):  # fmt: skip
+        state = media_job(JobRequest(source=str(source), preset="tiny"), return_state=True)
+    assert state.is_completed(), state.message
+    job_id = state.result().job_id
+    runs = _chunk_runs(job_id)
+    assert len(runs) == 3 and all(r.state.is_completed() for r in runs)
+    store = open_store(chunk_settings)
+    assert store.list_keys(f"scratch/{job_id}/") == []  # scratch removed on success too
+    manifest = json.loads(store.get_bytes(f"jobs/{job_id}/manifest.json"))
+    assert "decode" in manifest["gate"]["passed"]
+    chunked = _download(chunk_settings, job_id, "video.mp4", tmp_path / "chunked.mp4")
+
+    monkeypatch.setenv("REELFLOW_MEDIA__CHUNK_THRESHOLD_S", "600")
+    get_settings.cache_clear()
+    single_state = media_job(JobRequest(source=str(source), preset="tiny"), return_state=True)
+    assert single_state.is_completed(), single_state.message
+    single_id = single_state.result().job_id
+    assert _chunk_runs(single_id) == []
+    single = _download(chunk_settings, single_id, "video.mp4", tmp_path / "single.mp4")
+
+    pts_single, pts_chunked = frame_pts(single), frame_pts(chunked)
+    assert len(pts_chunked) == len(pts_single) == manifest["plan"]["frames"] == 150
+    assert pts_chunked == pts_single  # no duplicated or missing timestamp at the joins
+    assert min(_psnr(single, chunked)) > 32  # the same picture in every frame
+    assert min(_psnr(single, chunked, shift=1)) < 25  # (a one-frame slip would show)
+    flashes, beeps = flash_times(chunked, 25.0, threshold=200), beep_onsets(chunked)
+    assert flashes == [3.0] and len(beeps) == 1 and abs(beeps[0] - flashes[0]) < 1 / 25
+
+
+@pytest.mark.timeout(420)
+def test_cancel_of_a_chunked_job_stops_every_chunk_run_and_leaves_no_scratch(
+    prefect_server: str, chunk_settings: Settings, tmp_path: Path
+):
+    source = flash_beep(tmp_path / "long.mp4", size="426x240", rate=25, seconds=16, moving=True)
+    job_id = "chunked-cancel"
+    with (
+        pool_worker(
+            prefect_server, "reelflow-process", "process", "media-chunk-process",
+            log=tmp_path / "chunks.log",
+        ),
+        pool_worker(
+            prefect_server, "reelflow-process", "process", "media-job-process",
+            log=tmp_path / "parent.log", create_pool=False,
+        ),
+    ):  # fmt: skip
+        parent = submit(
+            JobRequest(source=str(source), preset="tiny", job_id=job_id),
+            "media-job/media-job-process",
+        )
+        wait_until(
+            lambda: any(r.state.is_running() for r in _chunk_runs(job_id)),
+            180,
+            "a running chunk run",
+            poll=0.2,
+        )
+        assert cancel(job_id)
+        final = wait_for_run(parent, 150)
+        assert final.is_cancelled(), final
+        runs = _chunk_runs(job_id)
+        assert runs and all(r.state.is_final() for r in runs), [r.state.name for r in runs]
+    assert ledger().get(job_id).status == "CANCELED"
+    store = open_store(chunk_settings)
+    assert store.list_keys(f"scratch/{job_id}/") == []
+    assert store.list_keys(f"jobs/{job_id}/") == []
