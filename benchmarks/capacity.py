@@ -431,7 +431,10 @@ def run(args: argparse.Namespace) -> dict:
         cpu = meter.stop()
         reaped: dict[str, object] = {}
         if args.reap and report.lost:
-            reaped = reap_lost(apis[0], ledger_url, gateway_url, key, report.lost_ids)
+            try:
+                reaped = reap_lost(apis[0], ledger_url, gateway_url, key, report.lost_ids)
+            except Exception as exc:  # the load's own numbers still get printed
+                reaped = {"error": repr(exc), "jobs": {}}
         if args.out:
             write_reports(report, Path(args.out))
         done = max(1, report.succeeded + report.failed + report.canceled)
