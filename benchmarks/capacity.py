@@ -15,7 +15,8 @@ the ledger's counts.
 
     .venv/bin/python benchmarks/capacity.py --prefect sqlite --ledger sqlite --workers 1 --jobs 20
     .venv/bin/python benchmarks/capacity.py --prefect postgres --ledger postgres --workers 4
-    .venv/bin/python benchmarks/capacity.py --api-servers 2 --workers 2 --kill-api-at 30
+    .venv/bin/python benchmarks/capacity.py --api-servers 2 --workers 2 --kill-api-at 25 --reap
+    .venv/bin/python benchmarks/capacity.py --api-servers 2 --balancer --workers 2 --kill-api-at 25
     .venv/bin/python benchmarks/capacity.py --prefect postgres --ledger postgres --workers 2 \
         --jobs 1000 --rate 0.5            # the 1,000-job run of docs/CAPACITY.md
 
@@ -293,6 +294,34 @@ def reap_lost(
     return {"reaped": {k: len(v) for k, v in reap.items()}, "jobs": after}
 
 
+def haproxy_config(listen_port: int, api_ports: list[int]) -> str:
+    """HAProxy in front of the Prefect API processes: health-checked, a refused connection is
+    retried on the other process, websockets (Prefect's event stream) pass through."""
+    servers = "\n".join(
+        f"    server api{i} 127.0.0.1:{port} check inter 1s fall 2 rise 2"
+        for i, port in enumerate(api_ports)
+    )
+    return f"""global
+    maxconn 2000
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 300s
+    timeout server 300s
+    timeout tunnel 1h
+    retries 3
+    option redispatch
+    retry-on conn-failure empty-response response-timeout 502 503
+frontend prefect
+    bind 127.0.0.1:{listen_port}
+    default_backend apis
+backend apis
+    balance roundrobin
+    option httpchk GET /api/health
+{servers}
+"""
+
+
 def run(args: argparse.Namespace) -> dict:
     home = Path(tempfile.mkdtemp(prefix="reelflow-capacity-"))
     logs = home / "logs"
@@ -342,6 +371,13 @@ def run(args: argparse.Namespace) -> dict:
             argv = [sys.executable, "-m", "prefect", "server", "services", "start"]
             services.append(procs.start("prefect-services", argv, server_env))
         apis = [f"http://127.0.0.1:{p}/api" for p in ports]
+        if args.balancer:
+            lb_port = free_port()
+            config = home / "haproxy.cfg"
+            config.write_text(haproxy_config(lb_port, ports))
+            lb = procs.start("haproxy", ["haproxy", "-db", "-f", str(config)], env)
+            apis = [f"http://127.0.0.1:{lb_port}/api"]
+            wait_http(f"{apis[0]}/health", lb)
         client_env = {**env, "PREFECT_API_URL": apis[0]}
         prefect(client_env, "work-pool", "create", POOL, "--type", "process", "--overwrite")
         prefect(client_env, "--no-prompt", "deploy", "--name", "video-job-process")
@@ -444,6 +480,7 @@ def run(args: argparse.Namespace) -> dict:
                 "ledger": args.ledger,
                 "api_servers": args.api_servers,
                 "redis_messaging": ha,
+                "balancer": bool(args.balancer),
                 "workers": args.workers,
                 "worker_limit": args.worker_limit,
                 "profile": dataclasses.asdict(profile),
@@ -484,12 +521,13 @@ def table_row(name: str, result: dict) -> str:
         return "-" if d["growth"] is None else f"{d['growth'] / 2**20:.1f}"
 
     load = r["load_average"]
+    api = f"{setup['api_servers']}{' + HAProxy' if setup.get('balancer') else ''}"
     lost = str(r["lost"])
     if result.get("after_reaper"):
         left = [s for s in result["after_reaper"]["jobs"].values() if s.split()[0] not in TERMINAL]
         lost += f" → {len(left)} after the reaper"
     return (
-        f"| {name} | {setup['prefect']} | {setup['ledger']} | {setup['api_servers']} "
+        f"| {name} | {setup['prefect']} | {setup['ledger']} | {api} "
         f"| {setup['workers']} x {setup['worker_limit']} | {r['submitted']} | {r['succeeded']} "
         f"| {r['failed']} | **{lost}** | {r['throughput_jobs_per_min']} "
         f"| {ms(r['submit_latency_ms'])} | {ms(r['end_to_end_s'])} | {ms(r['queue_wait_s'])} "
@@ -524,6 +562,11 @@ def main() -> None:
     parser.add_argument("--submit-budget-s", type=float, help="stop submitting after this")
     parser.add_argument("--drain-s", type=float, help="then wait this long for the rest")
     parser.add_argument("--max-queue-depth", type=int, default=200)
+    parser.add_argument(
+        "--balancer",
+        action="store_true",
+        help="HAProxy in front of the API processes; every client talks to it",
+    )
     parser.add_argument(
         "--reap", action="store_true", help="after the drain, run the reaper on lost jobs"
     )
