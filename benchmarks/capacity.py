@@ -15,7 +15,8 @@ the ledger's counts.
 
     .venv/bin/python benchmarks/capacity.py --prefect sqlite --ledger sqlite --workers 1 --jobs 20
     .venv/bin/python benchmarks/capacity.py --prefect postgres --ledger postgres --workers 4
-    .venv/bin/python benchmarks/capacity.py --api-servers 2 --workers 2 --kill-api-at 30
+    .venv/bin/python benchmarks/capacity.py --api-servers 2 --workers 2 --kill-api-at 25 --reap
+    .venv/bin/python benchmarks/capacity.py --api-servers 2 --balancer --workers 2 --kill-api-at 25
     .venv/bin/python benchmarks/capacity.py --prefect postgres --ledger postgres --workers 2 \
         --jobs 1000 --rate 0.5            # the 1,000-job run of docs/CAPACITY.md
 
@@ -52,6 +53,7 @@ from tests.support.tools import free_port  # noqa: E402
 
 PG_ADMIN = "host=127.0.0.1 port=5432 dbname=postgres user=postgres"
 POOL = "reelflow-process"
+TERMINAL = {"SUCCEEDED", "FAILED", "CANCELED"}
 
 
 def base_env(home: Path) -> dict[str, str]:
@@ -264,6 +266,62 @@ def matching_metrics(gateway_url: str, ledger_url: str, timeout_s: float = 60) -
         time.sleep(3)
 
 
+def reap_lost(
+    api: str, ledger_url: str, gateway_url: str, key: str, lost: list[str]
+) -> dict[str, object]:
+    """What the scheduled `reaper` flow does, run once after the drain with its default settings:
+    a job silent for 120 s whose flow run is final becomes terminal. Returns each lost job's
+    status (and error code) afterwards, as the API reports it."""
+    os.environ["PREFECT_API_URL"] = api  # before Prefect is imported by the reaper's module
+    from prefect.context import refresh_global_settings_context
+
+    from infra.settings import LedgerSettings, Settings
+    from tasks.maintenance import reap_jobs
+
+    refresh_global_settings_context()  # in case Prefect was imported before the URL was set
+
+    ledger = JobLedger(ledger_url)
+    try:
+        settings = Settings(ledger=LedgerSettings(url=ledger_url))
+        reap = reap_jobs(ledger, settings)
+    finally:
+        ledger.dispose()
+    after = {}
+    with httpx.Client(base_url=gateway_url, headers={"Authorization": f"Bearer {key}"}) as c:
+        for job_id in lost:
+            doc = c.get(f"/v1/jobs/{job_id}", timeout=30).json()
+            after[job_id] = f"{doc['status']} {(doc.get('error') or {}).get('code') or ''}".strip()
+    return {"reaped": {k: len(v) for k, v in reap.items()}, "jobs": after}
+
+
+def haproxy_config(listen_port: int, api_ports: list[int]) -> str:
+    """HAProxy in front of the Prefect API processes: health-checked, a refused connection is
+    retried on the other process, websockets (Prefect's event stream) pass through."""
+    servers = "\n".join(
+        f"    server api{i} 127.0.0.1:{port} check inter 1s fall 2 rise 2"
+        for i, port in enumerate(api_ports)
+    )
+    return f"""global
+    maxconn 2000
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 300s
+    timeout server 300s
+    timeout tunnel 1h
+    retries 3
+    option redispatch
+    retry-on conn-failure empty-response response-timeout 502 503
+frontend prefect
+    bind 127.0.0.1:{listen_port}
+    default_backend apis
+backend apis
+    balance roundrobin
+    option httpchk GET /api/health
+{servers}
+"""
+
+
 def run(args: argparse.Namespace) -> dict:
     home = Path(tempfile.mkdtemp(prefix="reelflow-capacity-"))
     logs = home / "logs"
@@ -313,6 +371,13 @@ def run(args: argparse.Namespace) -> dict:
             argv = [sys.executable, "-m", "prefect", "server", "services", "start"]
             services.append(procs.start("prefect-services", argv, server_env))
         apis = [f"http://127.0.0.1:{p}/api" for p in ports]
+        if args.balancer:
+            lb_port = free_port()
+            config = home / "haproxy.cfg"
+            config.write_text(haproxy_config(lb_port, ports))
+            lb = procs.start("haproxy", ["haproxy", "-db", "-f", str(config)], env)
+            apis = [f"http://127.0.0.1:{lb_port}/api"]
+            wait_http(f"{apis[0]}/health", lb)
         client_env = {**env, "PREFECT_API_URL": apis[0]}
         prefect(client_env, "work-pool", "create", POOL, "--type", "process", "--overwrite")
         prefect(client_env, "--no-prompt", "deploy", "--name", "video-job-process")
@@ -400,6 +465,12 @@ def run(args: argparse.Namespace) -> dict:
             workers=[w.pid for w in workers],
         )
         cpu = meter.stop()
+        reaped: dict[str, object] = {}
+        if args.reap and report.lost:
+            try:
+                reaped = reap_lost(apis[0], ledger_url, gateway_url, key, report.lost_ids)
+            except Exception as exc:  # the load's own numbers still get printed
+                reaped = {"error": repr(exc), "jobs": {}}
         if args.out:
             write_reports(report, Path(args.out))
         done = max(1, report.succeeded + report.failed + report.canceled)
@@ -409,6 +480,7 @@ def run(args: argparse.Namespace) -> dict:
                 "ledger": args.ledger,
                 "api_servers": args.api_servers,
                 "redis_messaging": ha,
+                "balancer": bool(args.balancer),
                 "workers": args.workers,
                 "worker_limit": args.worker_limit,
                 "profile": dataclasses.asdict(profile),
@@ -418,6 +490,7 @@ def run(args: argparse.Namespace) -> dict:
             "cpu_s_per_job": {k: round(v / done, 2) for k, v in cpu.items()},
             "metrics_vs_ledger": matching_metrics(gateway_url, ledger_url),
             "api_kill": kill_report,
+            "after_reaper": reaped,
         }
     finally:
         procs.stop_all()
@@ -448,10 +521,15 @@ def table_row(name: str, result: dict) -> str:
         return "-" if d["growth"] is None else f"{d['growth'] / 2**20:.1f}"
 
     load = r["load_average"]
+    api = f"{setup['api_servers']}{' + HAProxy' if setup.get('balancer') else ''}"
+    lost = str(r["lost"])
+    if result.get("after_reaper"):
+        left = [s for s in result["after_reaper"]["jobs"].values() if s.split()[0] not in TERMINAL]
+        lost += f" → {len(left)} after the reaper"
     return (
-        f"| {name} | {setup['prefect']} | {setup['ledger']} | {setup['api_servers']} "
+        f"| {name} | {setup['prefect']} | {setup['ledger']} | {api} "
         f"| {setup['workers']} x {setup['worker_limit']} | {r['submitted']} | {r['succeeded']} "
-        f"| {r['failed']} | **{r['lost']}** | {r['throughput_jobs_per_min']} "
+        f"| {r['failed']} | **{lost}** | {r['throughput_jobs_per_min']} "
         f"| {ms(r['submit_latency_ms'])} | {ms(r['end_to_end_s'])} | {ms(r['queue_wait_s'])} "
         f"| {cpu['workers']}/{cpu['prefect']}/{cpu['gateway']}/{cpu['postgres']} "
         f"| {r['peak_rss_mb'].get('gateway')}/{r['peak_rss_mb'].get('workers')} "
@@ -484,6 +562,14 @@ def main() -> None:
     parser.add_argument("--submit-budget-s", type=float, help="stop submitting after this")
     parser.add_argument("--drain-s", type=float, help="then wait this long for the rest")
     parser.add_argument("--max-queue-depth", type=int, default=200)
+    parser.add_argument(
+        "--balancer",
+        action="store_true",
+        help="HAProxy in front of the API processes; every client talks to it",
+    )
+    parser.add_argument(
+        "--reap", action="store_true", help="after the drain, run the reaper on lost jobs"
+    )
     parser.add_argument("--out", help="also write the Markdown/JSON load reports here")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
     result = run(parser.parse_args())

@@ -232,7 +232,10 @@ class JobEventFeed:
             self._lock.release()
 
     def _first_time(self, job_id: str, event: str, at: datetime | None) -> bool:
-        if at is None or at < self._start or (job_id, event) in self._seen:
+        # An event older than this read's window was observed (or given up on, past the lag)
+        # by an earlier read, and its key may have been pruned: a row comes back whenever any of
+        # its other events is new, and must not count this one again.
+        if at is None or at < self._start or at < self._since or (job_id, event) in self._seen:
             return False
         self._seen[(job_id, event)] = at
         return True

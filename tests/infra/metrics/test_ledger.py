@@ -160,6 +160,27 @@ def test_feed_counts_each_event_once(metrics: ReelflowMetrics):
     assert ledger.since[-1] == T0 + timedelta(seconds=80) - timedelta(seconds=120)
 
 
+def test_feed_counts_a_long_job_once_when_scrapes_are_rare(metrics: ReelflowMetrics):
+    """A job submitted more than lag_s before a scrape and finished after it is read again by
+    the next scrape (its finish is new); its submission must not be counted twice. Found by the
+    110-job capacity run: /metrics said 136 submitted, the ledger 110."""
+    clock, ledger = Clock(T0 - timedelta(seconds=1)), Ledger()
+    feed = JobEventFeed(metrics, ledger.read_changes, lag_s=120, clock=clock)
+    labels = {"kind": "document", "preset": "hd", "client": "acme"}
+    ledger.put(job("slow"))
+    clock.now = T0 + timedelta(seconds=300)  # the first scrape in five minutes
+    assert feed.poll() == 1
+    ledger.put(
+        job("slow", "SUCCEEDED", started_at=T0 + timedelta(seconds=350),
+            finished_at=T0 + timedelta(seconds=400))
+    )  # fmt: skip
+    clock.now = T0 + timedelta(seconds=600)
+    assert feed.poll() == 2  # started and finished; not submitted again
+    series = scrape(metrics)
+    assert value(series, "reelflow_jobs_submitted_total", **labels) == 1
+    assert value(series, JOBS, outcome="succeeded", error_code="none", **labels) == 1
+
+
 def test_feed_counts_a_late_commit_within_the_lag(metrics: ReelflowMetrics):
     """A row stamped before the last read but committed after it (another host, a slow
     transaction) is still counted, once."""
