@@ -28,8 +28,10 @@ about a tenth of an x264 ``veryfast`` encode of the same ladder (benchmarks/gate
 
 from __future__ import annotations
 
+import os
 import struct
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -44,7 +46,13 @@ from infra.media.expectations import (
 from infra.media.ffprobe import probe_json
 from infra.media.hls import PlaylistError, parse_master_playlist, parse_media_playlist
 from infra.media.safety import INPUT_SAFETY
-from infra.process.runner import FFMPEG_BASE_ARGS, Deadlines, ProcessGuard, run_process
+from infra.process.runner import (
+    FFMPEG_BASE_ARGS,
+    Deadlines,
+    ProcessGuard,
+    ProcessResult,
+    run_process,
+)
 
 __all__ = [
     "GateExpectations",
@@ -288,35 +296,18 @@ class _Gate:
 
     def decode(self) -> None:
         e = self.expect
-        for i, r in enumerate(e.renditions):
-            maps = ["-map", "0"] if i == 0 else ["-map", "0:v"]
-            argv = [
-                self.ffmpeg,
-                *FFMPEG_BASE_ARGS,
-                "-loglevel",
-                "error",
-                # Deblocking is a post-process on reconstructed pixels with no error path of its
-                # own: skipping it keeps every parse and reconstruction error visible, ~15 % less.
-                "-skip_loop_filter",
-                "all",
-                *INPUT_SAFETY,
-                "-i",
-                str(self.out / r.playlist),
-                *maps,
-                "-f",
-                "null",
-                "-",
-            ]
-            try:
-                result = run_process(
-                    argv,
-                    deadlines=self.deadlines,
-                    guard=self.guard,
-                    ffmpeg_progress=True,
-                    error=OutputInvalid,
-                )
-            except OutputInvalid as exc:
-                raise _fail("decode", f"{r.name}: {exc.message}", detail=exc.detail) from exc
+        # Every rendition decodes at once (at most one ffmpeg per core): the checks then read
+        # the results in rendition order, so the report and the first failure stay the same.
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(len(e.renditions), os.cpu_count() or 1))
+        ) as pool:
+            running = [pool.submit(self._decode_one, i, r) for i, r in enumerate(e.renditions)]
+            outcomes = [job.result() for job in running]
+        for (i, r), result in zip(enumerate(e.renditions), outcomes, strict=True):
+            if isinstance(result, OutputInvalid):
+                raise _fail(
+                    "decode", f"{r.name}: {result.message}", detail=result.detail
+                ) from result
             errors = [line for line in result.stderr_tail.splitlines() if line.strip()]
             if errors:
                 raise _fail(
@@ -344,6 +335,36 @@ class _Gate:
                 self._frames(r.name, frames)
             if i == 0:
                 self._hls_audio(r)
+
+    def _decode_one(self, i: int, r: RenditionExpectation) -> ProcessResult | OutputInvalid:
+        maps = ["-map", "0"] if i == 0 else ["-map", "0:v"]
+        argv = [
+            self.ffmpeg,
+            *FFMPEG_BASE_ARGS,
+            "-loglevel",
+            "error",
+            # Deblocking is a post-process on reconstructed pixels with no error path of its
+            # own: skipping it keeps every parse and reconstruction error visible, ~15 % less.
+            "-skip_loop_filter",
+            "all",
+            *INPUT_SAFETY,
+            "-i",
+            str(self.out / r.playlist),
+            *maps,
+            "-f",
+            "null",
+            "-",
+        ]
+        try:
+            return run_process(
+                argv,
+                deadlines=self.deadlines,
+                guard=self.guard,
+                ffmpeg_progress=True,
+                error=OutputInvalid,
+            )
+        except OutputInvalid as exc:
+            return exc
 
     def _hls_audio(self, rendition: RenditionExpectation) -> None:
         first = self.out / Path(rendition.playlist).parent / self.playlists[rendition.name][0][1]
