@@ -29,15 +29,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-# 17 words a slide: 20 slides are ~340 words, about two minutes of espeak-ng speech.
+# About 17 words a slide: 20 slides are ~340 words, about two minutes of espeak-ng speech. Each
+# section's sentence names its own topic: the script never repeats a sentence it already said.
 WORDS = (
-    "Reelflow renders narrated slides from documents with clear stages and strict limits, "
-    "so operators know what happened."
+    "Reelflow renders narrated slides about topic {n} from documents with clear stages and "
+    "strict limits, so operators know what happened."
 )
+TOPICS = (
+    "probes scripts speech slides encoding ladders thumbnails captions uploads cleanup retries "
+    "timeouts cancels heartbeats reapers sweepers retention metrics alerts budgets"
+).split()
 
 
 def make_doc(path: Path, slides: int) -> Path:
-    parts = [f"# Benchmark topic {i + 1}\n\n{WORDS}\n" for i in range(slides)]
+    parts = [
+        f"# Benchmark topic {i + 1}\n\n{WORDS.format(n=TOPICS[i % len(TOPICS)])}\n"
+        for i in range(slides)
+    ]
     path.write_text("\n".join(parts))
     return path
 
