@@ -9,24 +9,19 @@ what the stages share: the settings, the ledger, and the job's context (claim, g
 from __future__ import annotations
 
 from prefect import flow
-from prefect.artifacts import create_table_artifact
-from prefect.runtime import flow_run
+from prefect.states import State
 
 from flows.hooks import on_cancelled, on_completed, on_crashed, on_failed
-from infra.errors import ReelflowError, UserCanceled
+from flows.job import run_job
 from infra.jobs.models import JobKind, JobRequest, JobResult
 from infra.jobs.stages import Stage
-from infra.jobs.validation import validate_request
 from infra.media.expectations import document_expectations
 from infra.media.presets import PRESETS
-from infra.settings import get_settings
-from infra.store.ledger import JobLedger
-from tasks.cleanup import cleanup_stage
 from tasks.gate import gate_stage
 from tasks.probe import probe_stage
 from tasks.render.document import render_stage
 from tasks.script import script_stage
-from tasks.stage import failed_state, job_scope, run_stage
+from tasks.stage import JobContext, run_stage
 from tasks.upload import upload_stage
 
 __all__ = ["document_job"]
@@ -40,42 +35,21 @@ __all__ = ["document_job"]
     on_crashed=[on_crashed],
     on_cancellation=[on_cancelled],
 )
-def document_job(request: JobRequest) -> JobResult:
+def document_job(request: JobRequest) -> JobResult | State:
     """Turn one document into an MP4, an HLS ladder, a thumbnail and captions in the store."""
-    settings = get_settings()
-    ledger = JobLedger.from_settings(settings.ledger)
-    try:
-        with job_scope(
-            request,
-            kind=JobKind.DOCUMENT,
-            flow_run_id=flow_run.id,
-            settings=settings,
-            ledger=ledger,
-            description="reelflow document job",
-        ) as ctx:
-            request = validate_request(request, settings)
-            try:
-                doc = run_stage(ctx, Stage.PROBE, probe_stage, ctx, request)
-                script = run_stage(ctx, Stage.SCRIPT, script_stage, ctx, doc, request)
-                outputs = run_stage(ctx, Stage.RENDER, render_stage, ctx, script, request)
-                expect = document_expectations(
-                    PRESETS[request.preset or settings.render.default_preset],
-                    narration_s=outputs.narration_s,
-                    fps=settings.render.slide_fps,
-                    segment_s=settings.render.hls_segment_s,
-                )
-                outputs = run_stage(ctx, Stage.GATE, gate_stage, ctx, outputs, expect)
-                result = run_stage(ctx, Stage.UPLOAD, upload_stage, ctx, outputs, request, doc.name)
-            finally:
-                run_stage(ctx, Stage.CLEANUP, cleanup_stage, ctx)
-    except UserCanceled:
-        raise
-    except ReelflowError as exc:
-        return failed_state(exc)
-    finally:
-        ledger.dispose()
-    create_table_artifact(
-        table=[{"output": name, "key": key} for name, key in result.outputs.items()],
-        description=f"Outputs of reelflow job {result.job_id} (keys in the artifact store)",
+    return run_job(request, JobKind.DOCUMENT, "reelflow document job", _stages)
+
+
+def _stages(ctx: JobContext, request: JobRequest) -> JobResult:
+    settings = ctx.settings
+    doc = run_stage(ctx, Stage.PROBE, probe_stage, ctx, request)
+    script = run_stage(ctx, Stage.SCRIPT, script_stage, ctx, doc, request)
+    outputs = run_stage(ctx, Stage.RENDER, render_stage, ctx, script, request)
+    expect = document_expectations(
+        PRESETS[request.preset or settings.render.default_preset],
+        narration_s=outputs.narration_s,
+        fps=settings.render.slide_fps,
+        segment_s=settings.render.hls_segment_s,
     )
-    return result
+    outputs = run_stage(ctx, Stage.GATE, gate_stage, ctx, outputs, expect)
+    return run_stage(ctx, Stage.UPLOAD, upload_stage, ctx, outputs, request, doc.name)

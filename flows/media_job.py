@@ -8,21 +8,16 @@ document job (``flows/document_job.py``); only the stages before the gate are th
 from __future__ import annotations
 
 from prefect import flow
-from prefect.artifacts import create_table_artifact
-from prefect.runtime import flow_run
+from prefect.states import State
 
 from flows.hooks import on_cancelled, on_completed, on_crashed, on_failed
-from infra.errors import ReelflowError, UserCanceled
+from flows.job import run_job
 from infra.jobs.models import JobKind, JobRequest, JobResult
 from infra.jobs.stages import Stage
-from infra.jobs.validation import validate_request
 from infra.media.expectations import media_expectations
-from infra.settings import get_settings
-from infra.store.ledger import JobLedger
-from tasks.cleanup import cleanup_stage
 from tasks.gate import gate_stage
 from tasks.media import encode_stage, media_probe_stage, plan_stage
-from tasks.stage import failed_state, job_scope, run_stage
+from tasks.stage import JobContext, run_stage
 from tasks.upload import upload_stage
 
 __all__ = ["media_job"]
@@ -36,39 +31,15 @@ __all__ = ["media_job"]
     on_crashed=[on_crashed],
     on_cancellation=[on_cancelled],
 )
-def media_job(request: JobRequest) -> JobResult:
+def media_job(request: JobRequest) -> JobResult | State:
     """Turn one media file (or a timeline of several) into HLS, an MP4 and pictures in the store."""
-    settings = get_settings()
-    ledger = JobLedger.from_settings(settings.ledger)
-    try:
-        with job_scope(
-            request,
-            kind=JobKind.MEDIA,
-            flow_run_id=flow_run.id,
-            settings=settings,
-            ledger=ledger,
-            description="reelflow media job",
-        ) as ctx:
-            request = validate_request(request, settings)
-            try:
-                inputs = run_stage(ctx, Stage.PROBE, media_probe_stage, ctx, request)
-                plan = run_stage(ctx, Stage.PLAN, plan_stage, ctx, inputs, request)
-                outputs = run_stage(ctx, Stage.ENCODE, encode_stage, ctx, inputs, plan)
-                expect = media_expectations(plan, subtitles=len(inputs.subtitles))
-                outputs = run_stage(ctx, Stage.GATE, gate_stage, ctx, outputs, expect)
-                result = run_stage(
-                    ctx, Stage.UPLOAD, upload_stage, ctx, outputs, request, inputs.sources[0].name
-                )
-            finally:
-                run_stage(ctx, Stage.CLEANUP, cleanup_stage, ctx)
-    except UserCanceled:
-        raise
-    except ReelflowError as exc:
-        return failed_state(exc)
-    finally:
-        ledger.dispose()
-    create_table_artifact(
-        table=[{"output": name, "key": key} for name, key in result.outputs.items()],
-        description=f"Outputs of reelflow job {result.job_id} (keys in the artifact store)",
-    )
-    return result
+    return run_job(request, JobKind.MEDIA, "reelflow media job", _stages)
+
+
+def _stages(ctx: JobContext, request: JobRequest) -> JobResult:
+    inputs = run_stage(ctx, Stage.PROBE, media_probe_stage, ctx, request)
+    plan = run_stage(ctx, Stage.PLAN, plan_stage, ctx, inputs, request)
+    outputs = run_stage(ctx, Stage.ENCODE, encode_stage, ctx, inputs, plan)
+    expect = media_expectations(plan, subtitles=len(inputs.subtitles))
+    outputs = run_stage(ctx, Stage.GATE, gate_stage, ctx, outputs, expect)
+    return run_stage(ctx, Stage.UPLOAD, upload_stage, ctx, outputs, request, inputs.sources[0].name)

@@ -259,6 +259,8 @@ def lines_to_document(lines: list[PdfLine], pages: int) -> Document:
             and previous.y - line.y > spacing * 1.6
         )
         cut = list_marker_end(line.text)
+        if cut and prose and not gap and not _ends_clause(prose[-1]):
+            cut = 0  # "... during step" / "13. The next ...": a wrapped number, not an item
         if cut:
             close_prose()
             items.append(line.text[cut:].strip())
@@ -277,6 +279,11 @@ def lines_to_document(lines: list[PdfLine], pages: int) -> Document:
     return Document(
         doc_type="pdf", pages=pages, sections=[s for s in sections if s.title or s.blocks]
     )
+
+
+def _ends_clause(text: str) -> bool:
+    """Whether a line can be the last before a list: it ends a sentence or announces one."""
+    return is_sentence_end(text) or text.rstrip().endswith(":")
 
 
 def _line_spacing(lines: list[PdfLine], styles: list[tuple[float, bool] | None]) -> float:

@@ -103,6 +103,35 @@ def test_same_font_pdf_is_one_untitled_section(tmp_path: Path):
     ]
 
 
+def test_a_number_wrapped_to_the_start_of_a_line_is_not_a_list_item(tmp_path: Path):
+    # Found in the 150-page benchmark PDF: "... during step" / "13. The next ..." was read as an
+    # ordered list item, so a sentence was cut and the next paragraph started mid-sentence.
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "wrapped-number.pdf"
+    pdf = canvas.Canvas(str(path))
+    pdf.setFont("Helvetica", 11)
+    lines = [
+        "The encoder keeps the ladder consistent during step",
+        "13. The ledger keeps the manifest consistent during",
+        "step 14. A list follows:",
+        "1. Probe the source.",
+        "2. Encode the ladder.",
+    ]
+    for i, line in enumerate(lines):
+        pdf.drawString(72, 700 - 14 * i, line)
+    pdf.save()
+    doc = _read(path, min_chars=10)
+    blocks = doc.sections[0].blocks
+    assert isinstance(blocks[0], Paragraph) and blocks[0].sentences == [
+        "The encoder keeps the ladder consistent during step 13.",
+        "The ledger keeps the manifest consistent during step 14.",
+        "A list follows:",
+    ]
+    assert [type(b).__name__ for b in blocks] == ["Paragraph", "ListBlock"]
+    assert blocks[1].items == ["Probe the source.", "Encode the ladder."]
+
+
 @pytest.mark.parametrize(
     ("make", "error", "fragment"),
     [
