@@ -97,8 +97,11 @@ async def generic_hook(request: Request, name: str) -> JSONResponse:
         header, body, [hook.secret.get_secret_value()], tolerance_s=window
     ):
         raise Unauthorized("unauthorized")
-    _, signatures = parse_header(header)
-    digest = hashlib.sha256(f"{name}:{signatures[0]}".encode()).hexdigest()
+    # The request is what the signature covers (its timestamp and body), never a v1 value the
+    # client chose: extra v1 entries beside the good one would otherwise be new requests.
+    stamp, _ = parse_header(header)
+    signed = f"{stamp}.{hashlib.sha256(body).hexdigest()}"
+    digest = hashlib.sha256(f"{name}:{signed}".encode()).hexdigest()
     ledger = gw.service.ledger
 
     def remember(session: Any) -> bool:
@@ -116,6 +119,6 @@ async def generic_hook(request: Request, name: str) -> JSONResponse:
         JobRequest.model_validate({**request_body, "client": f"hook:{name}"})
     except ValueError as exc:
         raise InputInvalid(f"the hook body is not a valid job request: {exc}") from exc
-    event = hook_event(name, signatures[0], request_body)
+    event = hook_event(name, signed, request_body)
     await _emit([event])
     return JSONResponse(status_code=202, content={"event": str(event["id"])})

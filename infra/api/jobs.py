@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -31,7 +32,7 @@ from infra.api.uploads import FIELDS_MAX_BYTES, MultipartForm, Upload, boundary_
 from infra.errors import InputInvalid, JobIdTaken, Overloaded, PayloadTooLarge
 from infra.jobs.service import Submission, request_digest
 from infra.net.ssrf import check_url
-from infra.store.layout import JOB_ID_PATTERN, Area, job_prefix, validate_job_id
+from infra.store.layout import JOB_ID_PATTERN, Area, validate_job_id
 from infra.store.ledger import Job, JobStatus
 
 __all__ = ["base_url", "job_document", "router"]
@@ -134,16 +135,12 @@ async def submit_job(
                 submission = JobSubmission.model_validate(body)
             except ValidationError as exc:
                 raise invalid(exc) from exc
-            if not submission.source.startswith(REMOTE_SOURCES):
-                raise InputInvalid(
-                    "a JSON source is s3://<bucket>/inbox/... or an https:// URL; upload a "
-                    "local file as multipart/form-data"
-                )
             digest = request_digest(body)
         else:
             raise InputInvalid("send application/json or multipart/form-data")
+        own_key = upload.stored.key if upload is not None else None
         result = await run_in_threadpool(
-            _submit, gw, principal, submission, digest, idempotency_key
+            _submit, gw, principal, submission, digest, idempotency_key, own_key
         )
     except BaseException:
         if upload is not None:
@@ -160,7 +157,36 @@ async def submit_job(
 
 
 def _discard(gw: Gateway, upload: Upload) -> None:
-    gw.service.store.delete_prefix(job_prefix(upload.job_id, Area.INBOX))
+    """Remove this request's own upload (never the job's whole inbox: another request with the
+    same job id may have its own object there)."""
+    gw.service.store.delete_key(upload.stored.key)
+
+
+def _check_sources(
+    gw: Gateway, principal: Principal, submission: JobSubmission, own_key: str | None
+) -> None:
+    """An API client names no path on a worker and no other client's upload: every source
+    (``source``, each ``timeline`` part, each subtitle) is an ``https://`` URL or an object of
+    this bucket; never an ``inbox/<job id>/`` object of another client's job. (An inbox
+    object of no job was put in the bucket by its owners; the gateway's own uploads sit in a
+    random folder per request, so they cannot be named before their job exists.)"""
+    sources = [submission.source, *submission.timeline, *(s.source for s in submission.subtitles)]
+    for source in sources:
+        if not source.startswith(REMOTE_SOURCES):
+            raise InputInvalid(
+                "every source of a request (source, timeline, subtitles) is "
+                "s3://<bucket>/inbox/... or an https:// URL; upload a local file as "
+                "multipart/form-data"
+            )
+        if not source.startswith("s3://"):
+            continue
+        key = source.removeprefix("s3://").partition("/")[2]
+        if not key.startswith(f"{Area.INBOX.value}/") or key == own_key:
+            continue
+        owner_job = key.split("/")[1]
+        job = gw.service.ledger.get(owner_job) if re.fullmatch(JOB_ID_PATTERN, owner_job) else None
+        if job is not None and job.client != principal.client:
+            raise InputInvalid(f"{source[:200]} is not one of your uploads")
 
 
 async def _read_json(request: Request) -> Any:
@@ -244,7 +270,9 @@ def _submit(
     submission: JobSubmission,
     digest: str,
     idempotency_key: str | None,
+    own_key: str | None = None,
 ) -> Submission:
+    _check_sources(gw, principal, submission, own_key)
     if submission.callback_url is not None:
         check_url(submission.callback_url, gw.settings.net.allow_hosts, what="callback URL")
     priority = submission.priority if submission.priority is not None else principal.priority

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import traceback
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -227,7 +228,7 @@ def receive_upload(
             raise InputInvalid("the form has no file: send it in the field `file`")
     except BaseException:
         if upload is not None:
-            store.delete_prefix(job_prefix(upload.job_id, Area.INBOX))
+            store.delete_key(upload.stored.key)  # this request's object only
         raise
     upload.fields = fields
     return upload
@@ -242,7 +243,9 @@ def _store_file(
     fields: dict[str, str],
 ) -> Upload:
     original = source_name(filename) if filename else "upload"
-    key = job_prefix(job_id, Area.INBOX) + safe_file_name(original, "upload")
+    # A folder of this request's own: two requests naming one job id never share an object.
+    folder = uuid.uuid4().hex[:16]
+    key = f"{job_prefix(job_id, Area.INBOX)}{folder}/{safe_file_name(original, 'upload')}"
     data = form.part_data()
     head = bytearray()
     for chunk in data:

@@ -76,7 +76,7 @@ class SubtitleSource(BaseModel):
     name: str | None = Field(
         None,
         max_length=64,
-        pattern=r'^[^\x00-\x1f\x7f",]+$',
+        pattern=r'^[^\x00-\x1f\x7f\x85\u2028\u2029",]+$',
         description="Name shown in players' menus (default: the language).",
     )
 

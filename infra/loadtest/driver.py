@@ -183,7 +183,7 @@ class _Driver:
             await self._read(job)
 
     async def idle_client(self, url: str, stop: asyncio.Event) -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=30, trust_env=False) as client:
             while not stop.is_set():
                 began = time.perf_counter()
                 try:
@@ -205,7 +205,7 @@ async def _drive(run: LoadRun, key: str, preset: str) -> None:
     )
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(
-        base_url=run.url, headers=headers, timeout=300, limits=limits
+        base_url=run.url, headers=headers, timeout=300, limits=limits, trust_env=False
     ) as client:
         driver = _Driver(run, client, preset)
         stop_idle = asyncio.Event()

@@ -133,7 +133,7 @@ def master_playlist(
 
 def _quoted(value: object) -> str:
     """A quoted-string attribute may not hold double quotes or line breaks (RFC 8216 4.2)."""
-    return re.sub(r'["\r\n]', "'", str(value))
+    return re.sub(r'["\x00-\x1f\x7f\x85\u2028\u2029]', "'", str(value))
 
 
 def subtitle_media_playlist(vtt_name: str, duration_s: float) -> str:

@@ -101,11 +101,10 @@ def source_event(obj: UploadedObject) -> dict[str, Any]:
     }
 
 
-def hook_event(name: str, signature: str, request: dict[str, Any]) -> dict[str, Any]:
-    """The Prefect event for an accepted generic hook request (already a validated request)."""
-    event_id = uuid.uuid5(
-        _NAMESPACE, f"hook/{name}/{hashlib.sha256(signature.encode()).hexdigest()}"
-    )
+def hook_event(name: str, signed: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The Prefect event for an accepted generic hook request (already a validated request);
+    ``signed`` names what its signature covers (``<timestamp>.<sha256 of the body>``)."""
+    event_id = uuid.uuid5(_NAMESPACE, f"hook/{name}/{hashlib.sha256(signed.encode()).hexdigest()}")
     return {
         "id": event_id,
         "event": HOOK_EVENT,

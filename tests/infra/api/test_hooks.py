@@ -187,10 +187,13 @@ def test_a_signed_generic_hook_starts_a_job_and_bad_ones_emit_nothing(api_stack,
         good_header = signature_header([HOOK_SECRET], body)
         good = post(good_header)
         replay = post(good_header)
+        # The same signed request with a made-up v1 beside the good one: still a replay.
+        disguised = post(good_header.replace("v1=", "v1=" + "0" * 64 + ",v1=", 1))
         unknown = client.post(
             "/v1/hooks/generic/nobody", content=body, headers={HEADER: good_header}
         )
-    assert [r.status_code for r in (bad, stale, good, replay, unknown)] == [401, 401, 202, 401, 401]
+    answers = (bad, stale, good, replay, disguised, unknown)
+    assert [r.status_code for r in answers] == [401, 401, 202, 401, 401, 401]
     assert bad.json()["error"]["code"] == "unauthorized"
     job = _wait_job(api_stack, f"s3://{bucket}/{key}")
     assert job.status == "SUCCEEDED" and job.client == "hook:billing"
