@@ -2,7 +2,8 @@
 
 Stated once, imported everywhere (stages, cleanup, the sweeper, retention, the API, the tests):
 
-    <bucket>/inbox/<job_id>/<name>     a source uploaded for the job (API uploads, s3:// sources)
+    <bucket>/inbox/<job_id>/...        a source uploaded for the job (API uploads in a folder of
+                                       their own request: inbox/<job_id>/<16 hex>/<name>)
     <bucket>/scratch/<job_id>/...      chunk outputs while a media job runs (never committed)
     <bucket>/jobs/<job_id>/...         the outputs, and ``manifest.json`` written last (the commit)
 
