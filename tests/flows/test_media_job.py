@@ -20,12 +20,15 @@ from infra.store.artifacts import open_store
 from tests.support.ledgers import ledger
 from tests.support.media_clips import (
     av_clip,
+    frame_pts,
+    interlaced,
     portrait_phone,
     probe,
     stream,
     surround_audio,
     ten_bit_odd,
     truncate,
+    vfr_clip,
 )
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media]
@@ -220,3 +223,40 @@ def test_media_longer_than_the_limit_fails_input_too_large(
     assert "REELFLOW_MEDIA__MAX_DURATION_S" in state.message
     assert ledger().list_jobs()[0].error_code == "input_too_large"
     assert open_store(settings).list_keys("jobs/") == []
+
+
+def test_variable_frame_rate_becomes_constant_through_the_flow(
+    prefect_server: str, settings: Settings, tmp_path
+):
+    job_id = _succeeded(_run(vfr_clip(tmp_path / "vfr.mp4")))
+    manifest, got = _delivered(settings, job_id, tmp_path)
+    video = stream(probe(got / "video.mp4"), "video")
+    assert video is not None and video["r_frame_rate"] == video["avg_frame_rate"] == "30/1"
+    pts = frame_pts(got / "video.mp4")
+    assert {round(b - a, 4) for a, b in zip(pts, pts[1:], strict=False)} == {round(1 / 30, 4)}
+    plan = manifest["plan"]
+    assert abs(len(pts) - plan["frames"]) <= plan["frame_tolerance"]
+
+
+def test_interlaced_source_is_deinterlaced_through_the_flow(
+    prefect_server: str, settings: Settings, tmp_path
+):
+    job_id = _succeeded(_run(interlaced(tmp_path / "interlaced.mp4")))
+    manifest, got = _delivered(settings, job_id, tmp_path)
+    assert manifest["plan"]["sources"][0]["deinterlace"] is True
+    video = stream(probe(got / "video.mp4"), "video")
+    assert video is not None and video.get("field_order", "progressive") == "progressive"
+    assert int(video["nb_read_frames"]) == manifest["plan"]["frames"] == 25
+
+
+def test_a_clip_shorter_than_a_second_through_the_flow(
+    prefect_server: str, settings: Settings, tmp_path
+):
+    job_id = _succeeded(_run(av_clip(tmp_path / "short.mp4", seconds=0.4)))
+    manifest, got = _delivered(settings, job_id, tmp_path)
+    data = probe(got / "video.mp4")
+    video, audio = stream(data, "video"), stream(data, "audio")
+    assert video is not None and audio is not None
+    assert int(video["nb_read_frames"]) == manifest["plan"]["frames"] == 10
+    assert abs(float(video["duration"]) - 0.4) < 0.05
+    assert (got / "storyboard" / "thumbnails.vtt").read_text().count("#xywh=") == 1
