@@ -61,6 +61,30 @@ def process_pool(prefect_server: str) -> str:
     return prefect_server
 
 
+class OwnPrefect(str):
+    """The API URL of a test's own Prefect server; ``database_url`` is its SQLite database."""
+
+    database_url: str
+
+
+@pytest.fixture()
+def own_prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnPrefect]:
+    """A Prefect server of this test alone (the local server reelflow itself starts), with the
+    process pool and video-job-process deployed: for tests that count the pool's workers or
+    need every run of the pool to be theirs. The session's server has other workers on that
+    pool (the API stack's, for the whole session), which would take a share of the runs."""
+    from infra.prefect.server import LocalServer
+
+    server = LocalServer(tmp_path_factory.mktemp("own-prefect"), free_port())
+    api_url = OwnPrefect(server.ensure())
+    api_url.database_url = server.environment()["PREFECT_API_DATABASE_CONNECTION_URL"]
+    try:
+        deploy_to_pool(api_url, PROCESS_POOL, "process", PROCESS_DEPLOYMENT)
+        yield api_url
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer

@@ -63,9 +63,8 @@ def scalar(prom: PrometheusServer, expr: str) -> float | None:
     return float(found[0]["value"][1]) if found else None
 
 
-@pytest.mark.usefixtures("process_pool")  # the deployment the worker runs
 def test_no_worker_alert_fires_when_the_worker_stops_and_resolves_when_it_returns(
-    tmp_path: Path, prefect_server: str, pg_url: str
+    tmp_path: Path, own_prefect_server: str, pg_url: str
 ):
     assert RULES.exists()
     worker_env = {
@@ -77,7 +76,7 @@ def test_no_worker_alert_fires_when_the_worker_stops_and_resolves_when_it_return
     ledger = JobLedger(pg_url)
     try:
         _, key = ApiKeyStore(ledger).create("alerts", rate_per_min=600, max_active=10)
-        gateway_env = {**env, "PREFECT_API_URL": prefect_server}
+        gateway_env = {**env, "PREFECT_API_URL": own_prefect_server}
         with (
             gateway_process(gateway_env, tmp_path / "gateway.log") as gateway,
             running_prometheus(
@@ -86,7 +85,7 @@ def test_no_worker_alert_fires_when_the_worker_stops_and_resolves_when_it_return
                 scrape_interval="3s",
             ) as prom,
         ):
-            with process_worker(prefect_server, tmp_path / "home", **worker_env):
+            with process_worker(own_prefect_server, tmp_path / "home", **worker_env):
                 prom.wait_for_targets("reelflow-gateway", timeout_s=60)
                 online = f'reelflow_workers_online{{pool="{POOL}"}}'
                 prom.wait_until(
@@ -126,7 +125,7 @@ def test_no_worker_alert_fires_when_the_worker_stops_and_resolves_when_it_return
             fired = pool_alerts(prom, "firing")[0]
             assert fired["labels"]["severity"] == "critical"
             assert fired["annotations"]["runbook_url"] == "docs/RUNBOOKS.md#noworkeronline"
-            with process_worker(prefect_server, tmp_path / "home", **worker_env):
+            with process_worker(own_prefect_server, tmp_path / "home", **worker_env):
                 prom.wait_until(
                     f"{ALERT} resolved for {POOL}",
                     lambda: not pool_alerts(prom),

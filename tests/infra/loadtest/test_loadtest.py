@@ -18,6 +18,7 @@ from infra.loadtest import PROFILES, require_loopback
 from infra.loadtest.report import percentile
 from infra.store.ledger import JobLedger
 from infra.store.schema import Job
+from tests.conftest import OwnPrefect
 from tests.support.gateway import gateway_process
 from tests.support.tools import ROOT, process_worker
 
@@ -67,25 +68,24 @@ def test_profiles_are_bounded():
 @pytest.mark.postgres
 @pytest.mark.media
 @pytest.mark.timeout(900)
-@pytest.mark.usefixtures("process_pool")  # the deployment the worker runs
-def test_quick_profile_report_matches_the_ledger(tmp_path: Path, prefect_server: str, pg_url: str):
-    from prefect.settings import get_current_settings
-
-    prefect_db = str(get_current_settings().server.database.connection_url.get_secret_value())
+def test_quick_profile_report_matches_the_ledger(
+    tmp_path: Path, own_prefect_server: OwnPrefect, pg_url: str
+):
+    prefect_db = own_prefect_server.database_url
     env = {
         "REELFLOW_INPUT__ROOTS": str(tmp_path / "inputs"),
         "REELFLOW_LEDGER__URL": pg_url,
     }
     home = tmp_path / "home"
     with (
-        process_worker(prefect_server, home, **env),
+        process_worker(own_prefect_server, home, **env),
         gateway_process(
-            {**env, "REELFLOW_HOME": str(home), "PREFECT_API_URL": prefect_server},
+            {**env, "REELFLOW_HOME": str(home), "PREFECT_API_URL": own_prefect_server},
             tmp_path / "gateway.log",
         ) as gateway,
     ):
         done = _cli(
-            {**env, "REELFLOW_HOME": str(home), "PREFECT_API_URL": prefect_server},
+            {**env, "REELFLOW_HOME": str(home), "PREFECT_API_URL": own_prefect_server},
             "loadtest",
             "--profile",
             "quick",
