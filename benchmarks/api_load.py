@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import psutil
@@ -73,6 +74,18 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def serve_process(env: dict[str, str], port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    """``reelflow serve --port PORT`` in its own session, its output appended to ``log``."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def pct(values: list[float], q: float) -> float:
@@ -143,22 +156,15 @@ def main() -> None:
         HOME=str(home),
         REELFLOW_PREFECT__LOCAL_SERVER_PORT=str(free_port()),
         REELFLOW_INPUT__MAX_MEDIA_BYTES=str((args.upload_mb + 10) * MB),
-        # No media flow on this branch: media jobs go to the document deployment (its probe
-        # refuses them); the upload is what is measured.
+        # The big upload is zeros behind an MP4 header: the document deployment's probe refuses
+        # it at once (a media job would spend a probe on it); the upload is what is measured.
         REELFLOW_PREFECT__MEDIA_DEPLOYMENT="video-job/video-job-process",
     )
     key = cli(env, "keys", "create", "bench", "--rate", "100000/min", "--max-active", "1000")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (home / "serve.log").open("ab")
-    serve = subprocess.Popen(
-        [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    serve = serve_process(env, port, log)
     try:
         t0 = time.monotonic()
         while True:

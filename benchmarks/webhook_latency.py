@@ -19,7 +19,6 @@ import json
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from api_load import cli  # noqa: E402
+from api_load import cli, serve_process  # noqa: E402
 
 from infra.webhooks.signing import HEADER, signature_header  # noqa: E402
 from tests.support.documents import SAMPLE_MARKDOWN  # noqa: E402
@@ -99,14 +98,7 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (home / "serve.log").open("ab")
-    serve = subprocess.Popen(
-        [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    serve = serve_process(env, port, log)
     hook_s: list[float] = []
     api_s: list[float] = []
     callback_s: list[float] = []

@@ -234,11 +234,35 @@ def _ensure_automation(client: Any, automation: Any, *, replace: bool = False) -
     return "updated"
 
 
-def _inbound_automations(client: Any, settings: Settings) -> list[Any]:
-    """One automation per watch rule and per generic hook: their event runs their deployment."""
+def _run_on_event(
+    client: Any,
+    *,
+    name: str,
+    match: dict[str, str],
+    event: str,
+    deployment: str,
+    user: str,
+    parameters: dict[str, Any],
+    description: str = "",
+) -> Any:
+    """An automation that runs ``deployment`` with ``parameters`` on each ``event`` of a
+    resource matching ``match`` (a Reactive trigger: one run per event)."""
     from prefect.events.actions import RunDeployment
     from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
+    trigger = EventTrigger(
+        match=match, expect={event}, posture=Posture.Reactive, threshold=1, within=timedelta(0)
+    )
+    action = RunDeployment(
+        source="selected",
+        deployment_id=_deployment(client, deployment, user).id,
+        parameters=parameters,
+    )
+    return AutomationCore(name=name, description=description, trigger=trigger, actions=[action])
+
+
+def _inbound_automations(client: Any, settings: Settings) -> list[Any]:
+    """One automation per watch rule and per generic hook: their event runs their deployment."""
     from infra.webhooks.inbound import HOOK_EVENT, SOURCE_EVENT
 
     automations = []
@@ -252,47 +276,27 @@ def _inbound_automations(client: Any, settings: Settings) -> list[Any]:
         }
         if rule.preset:
             request["preset"] = rule.preset
-        trigger = EventTrigger(
-            match={"prefect.resource.id": "reelflow.object.*", "reelflow.watch": rule.name},
-            expect={SOURCE_EVENT},
-            posture=Posture.Reactive,
-            threshold=1,
-            within=timedelta(0),
-        )
-        deployment = _deployment(client, rule.deployment, f"watch rule {rule.name!r}")
         automations.append(
-            AutomationCore(
+            _run_on_event(
+                client,
                 name=f"reelflow: uploads under {rule.prefix} start jobs ({rule.name})",
-                trigger=trigger,
-                actions=[
-                    RunDeployment(
-                        source="selected",
-                        deployment_id=deployment.id,
-                        parameters={"request": request},
-                    )
-                ],
+                match={"prefect.resource.id": "reelflow.object.*", "reelflow.watch": rule.name},
+                event=SOURCE_EVENT,
+                deployment=rule.deployment,
+                user=f"watch rule {rule.name!r}",
+                parameters={"request": request},
             )
         )
     for name, hook in settings.webhooks.generic_hooks.items():
-        trigger = EventTrigger(
-            match={"prefect.resource.id": f"reelflow.hook.{name}"},
-            expect={HOOK_EVENT},
-            posture=Posture.Reactive,
-            threshold=1,
-            within=timedelta(0),
-        )
-        deployment = _deployment(client, hook.deployment, f"generic hook {name!r}")
         automations.append(
-            AutomationCore(
+            _run_on_event(
+                client,
                 name=f"reelflow: hook {name} starts jobs",
-                trigger=trigger,
-                actions=[
-                    RunDeployment(
-                        source="selected",
-                        deployment_id=deployment.id,
-                        parameters={"request": "{{ event.payload.request }}"},
-                    )
-                ],
+                match={"prefect.resource.id": f"reelflow.hook.{name}"},
+                event=HOOK_EVENT,
+                deployment=hook.deployment,
+                user=f"generic hook {name!r}",
+                parameters={"request": "{{ event.payload.request }}"},
             )
         )
     return automations
@@ -309,23 +313,15 @@ def _deployment(client: Any, name: str, user: str) -> Any:
 
 def _webhook_automation(client: Any) -> Any:
     """On a job's outcome event, run the webhook deliverer (it sends whatever is due)."""
-    from prefect.events.actions import RunDeployment
-    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
-
-    deployment = _deployment(client, WEBHOOK_DEPLOYMENT, "webhook automation")
-    trigger = EventTrigger(
-        match={"prefect.resource.id": "reelflow.job.*"},
-        expect={JOB_FINISHED_EVENT},
-        posture=Posture.Reactive,
-        threshold=1,
-        within=timedelta(0),
-    )
-    action = RunDeployment(source="selected", deployment_id=deployment.id, parameters={})
-    return AutomationCore(
+    return _run_on_event(
+        client,
         name=WEBHOOK_AUTOMATION,
         description="Deliver the webhook outbox seconds after a job ends.",
-        trigger=trigger,
-        actions=[action],
+        match={"prefect.resource.id": "reelflow.job.*"},
+        event=JOB_FINISHED_EVENT,
+        deployment=WEBHOOK_DEPLOYMENT,
+        user="webhook automation",
+        parameters={},
     )
 
 
