@@ -3,10 +3,13 @@
 Measures, on the embedded default (a fresh REELFLOW_HOME, no PREFECT_API_URL):
   1. ``reelflow run`` of a file that does not exist (the refusal: before Prefect is imported);
   2. the first ``reelflow run samples/sample.md`` (it starts the local Prefect server once);
-  3. the next runs (the server found running), median of ``--rounds``;
-  4. the bare espeak-ng + ffmpeg commands for the same outputs (benchmarks/render_vs_bare.py's
+  3. the next runs (the server found running, the warm runner of cli/warm.py ready: what a
+     user's second command meets), median of ``--rounds``;
+  4. the same runs with the warm runner off (``REELFLOW_PREFECT__WARM_RUNNER=false``: each run
+     imports Prefect and the flows itself and waits for Prefect's teardown);
+  5. the bare espeak-ng + ffmpeg commands for the same outputs (benchmarks/render_vs_bare.py's
      ``bare``: TTS per slide, one encode into the ladder + thumbnail, one HLS cut), same preset;
-and prints the ratio of (3) to (4) (issue 10's target: <= 1.5x).
+and prints the ratios of (3) and (4) to (5) (issue 10's target: <= 1.5x).
 
     .venv/bin/python benchmarks/cli_run_vs_bare.py [--rounds 3] [--preset hd]
 """
@@ -14,6 +17,7 @@ and prints the ratio of (3) to (4) (issue 10's target: <= 1.5x).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -45,6 +49,22 @@ def _timed(args: list[str], env: dict[str, str], expect: int = 0) -> float:
     return elapsed
 
 
+def _runner(env: dict[str, str]) -> dict[str, object]:
+    done = subprocess.run(
+        [str(REELFLOW), "server", "status"], env=env, capture_output=True, text=True, check=True
+    )
+    return dict(json.loads(done.stdout)["warm_runner"])
+
+
+def _wait_for_runner(env: dict[str, str], timeout_s: float = 120) -> None:
+    """The runner the first run started, ready (as it is when a user types the next command)."""
+    deadline = time.monotonic() + timeout_s
+    while not _runner(env).get("running"):
+        if time.monotonic() > deadline:
+            raise SystemExit("the warm runner did not start; see <home>/warm-runner.log")
+        time.sleep(0.5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
@@ -71,25 +91,33 @@ def main() -> None:
     settings = get_settings()
     script = write_script(inspect_document(Path(args.sample), settings), "en", settings.script)
     later: list[float] = []
+    cold: list[float] = []
     bare_times: list[float] = []
+    off = {**env, "REELFLOW_PREFECT__WARM_RUNNER": "false"}
     try:
         refusal = statistics.median(
             _timed([str(REELFLOW), "run", str(tmp / "missing.md")], env, expect=2) for _ in range(3)
         )
         first = _timed(run, env)
-        for i in range(args.rounds):  # interleaved, so both sides meet the same machine load
+        _wait_for_runner(env)
+        for i in range(args.rounds):  # interleaved, so every side meets the same machine load
             later.append(_timed(run, env))
+            cold.append(_timed(run, off))
             bare_times.append(bare(script, tmp / f"bare{i}", args.preset, settings))
+        served = _runner(env)["served"]
     finally:
         subprocess.run([str(REELFLOW), "server", "stop"], env=env, check=False, capture_output=True)
 
     second, plain = statistics.median(later), statistics.median(bare_times)
+    in_process = statistics.median(cold)
     print(f"\npreset={args.preset} rounds={args.rounds} cores={os.cpu_count()} {args.sample}")
     print(f"refusal of a missing file (whole process, median of 3): {refusal:.2f} s")
     print(f"first run (starts the local Prefect server):            {first:.2f} s")
-    print(f"later runs (server running), median:                    {second:.2f} s")
+    print(f"later runs (warm runner, {served} served), median:        {second:.2f} s")
+    print(f"later runs without the warm runner, median:             {in_process:.2f} s")
     print(f"bare espeak-ng + ffmpeg commands, median:               {plain:.2f} s")
     print(f"ratio later run / bare:                                  {second / plain:.2f}x")
+    print(f"ratio later run without the warm runner / bare:          {in_process / plain:.2f}x")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from cli import warm
 from cli.common import coded, console, prefect_api, print_json, service, settings_for_cli
 
 __all__ = ["register"]
@@ -88,22 +89,27 @@ def resume(
 @server_app.command("start")
 @coded
 def server_start() -> None:
-    """Start the local Prefect server (no-op when it runs) and print its API URL."""
+    """Start the local Prefect server and the warm runner (no-op when they run); print the API
+    URL."""
+    settings = settings_for_cli()
     console.print(_server().ensure(), markup=False)
+    if settings.prefect.warm_runner:
+        warm.spawn(settings.home, settings.prefect.warm_runner_idle_s)
 
 
 @server_app.command("stop")
 @coded
 def server_stop() -> None:
-    """Stop the local Prefect server."""
-    console.print("stopped" if _server().stop() else "not running")
+    """Stop the local Prefect server and the warm runner."""
+    runner = warm.stop(settings_for_cli().home)
+    console.print("stopped" if _server().stop() or runner else "not running")
 
 
 @server_app.command("status")
 @coded
 def server_status() -> None:
-    """Whether the local Prefect server runs, its pid, port, API URL and log."""
-    print_json(_server().status())
+    """Whether the local Prefect server runs (pid, port, API URL, log), and the warm runner."""
+    print_json({**_server().status(), "warm_runner": warm.status(settings_for_cli().home)})
 
 
 @db_app.command("upgrade")

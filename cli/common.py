@@ -25,6 +25,7 @@ __all__ = [
     "console",
     "err_console",
     "print_json",
+    "PREFECT_DEFAULTS",
     "prefect_api",
     "service",
     "settings_for_cli",
@@ -36,10 +37,14 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 # Before Prefect is imported: no telemetry (a CLI run must not phone home), heartbeats every 30 s
-# (what the crash automation of `reelflow bootstrap` expects).
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # reelflow's own lines say enough
+# (what the crash automation of `reelflow bootstrap` expects), reelflow's own lines say enough.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+}
+for _key, _value in PREFECT_DEFAULTS.items():
+    os.environ.setdefault(_key, _value)
 
 
 def settings_for_cli() -> Settings:

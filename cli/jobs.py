@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
+from cli import warm
 from cli.common import coded, console, prefect_api, print_json, service, settings_for_cli
 from infra.errors import InputInvalid, JobIdTaken
 from infra.jobs.models import JobKind, JobLimits, JobRequest
@@ -109,6 +110,8 @@ def run(
         )
         with console.status("starting Prefect …") as status:
             prefect_api(run_settings)
+            if run_settings.prefect.warm_runner:  # the next run skips these imports
+                warm.spawn(run_settings.home, run_settings.prefect.warm_runner_idle_s)
             if checked.kind == JobKind.MEDIA:
                 from flows.media_job import media_job as job_flow
             else:

@@ -27,3 +27,13 @@ class PrefectSettings(BaseModel):
             "migrates its database; slow on a busy machine)."
         ),
     )
+    warm_runner: bool = Field(
+        True,
+        description=(
+            "On the embedded default, keep a warm runner beside the local server so that a "
+            "`reelflow run` does not import Prefect and the flows again (cli/warm.py)."
+        ),
+    )
+    warm_runner_idle_s: float = Field(
+        1800.0, gt=0, description="The warm runner exits after this long without a run."
+    )

@@ -1,0 +1,589 @@
+"""The warm runner: ``reelflow run`` without paying for Python imports on every run.
+
+A ``reelflow run`` spends about 2.6 s importing Prefect, SQLAlchemy and the flows before its
+first stage, and Prefect's teardown (the events drain) after the last one: more than the bare
+espeak-ng and ffmpeg commands of a short job take. On the embedded default, the first run starts
+this runner beside the local Prefect server (``reelflow server start`` does too): one process per
+reelflow home that has imported all of it once and then forks a child per run. A later
+``reelflow run`` (:func:`handoff`, standard library only) connects to it over a Unix socket in the
+abstract namespace, passes its argv, working directory, environment and its stdin/stdout/stderr
+(SCM_RIGHTS), and the child runs exactly what the command would have run in-process, writing to
+the user's terminal. The child reports the exit code as soon as the command is done and finishes
+Prefect's teardown in the background, no longer attached to the terminal.
+
+Guarantees:
+- Same behaviour as in-process: the child runs ``cli.main`` with the caller's argv, cwd and
+  environment; Ctrl-C and SIGTERM of the caller are forwarded to the child; if the caller dies,
+  the child gets SIGTERM (as an in-process job would die with its CLI).
+- Never stale: the caller sends a fingerprint of the interpreter, the installed packages, the
+  reelflow source files and every ``REELFLOW_*``/``PREFECT_*`` variable; a runner started under
+  another fingerprint answers ``stale`` and exits, and the caller runs in-process (and starts a
+  new runner for the next run).
+- Only the same user: the peer's uid (SO_PEERCRED) must be the runner's.
+- Bounded: one runner per home; it exits after ``REELFLOW_PREFECT__WARM_RUNNER_IDLE_S`` without
+  a run, when its home disappears, on ``reelflow server stop`` (SIGTERM, which it forwards to
+  running children), or when its code changes on disk. ``REELFLOW_PREFECT__WARM_RUNNER=false``
+  turns it off. Its pid and counters are in ``<home>/warm-runner.json``, its log in
+  ``<home>/warm-runner.log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["PRISTINE_ENV", "fingerprint", "handoff", "spawn", "status", "stop"]
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE_PACKAGES = ("cli", "flows", "tasks", "infra")
+# The caller's environment before the CLI changed anything (it sets Prefect defaults and the local
+# server's URL): what a runner must be started with, and what its fingerprint is taken of.
+PRISTINE_ENV = dict(os.environ)
+HEADER = struct.Struct("!I")
+MAX_REQUEST = 4 << 20
+TEARDOWN_S = 60  # how long a child may drain Prefect's events after its command is done
+OFF = ("0", "false", "no", "off")
+# True in a process started by the console script (cli.entry): only a user's own command starts a
+# runner, never a test's in-process CliRunner or the runner's children.
+ENTRY = False
+
+
+def enabled(env: dict[str, str]) -> bool:
+    """The warm runner serves only the embedded default (no ``PREFECT_API_URL``) and can be off."""
+    if env.get("PREFECT_API_URL"):
+        return False
+    return env.get("REELFLOW_PREFECT__WARM_RUNNER", "true").strip().lower() not in OFF
+
+
+def home_of(env: dict[str, str]) -> Path:
+    """The reelflow home as settings will read it (``REELFLOW_HOME`` or ``~/.reelflow``)."""
+    raw = env.get("REELFLOW_HOME") or os.path.join(os.path.expanduser("~"), ".reelflow")
+    return Path(os.path.abspath(raw))
+
+
+def address(home: Path) -> bytes:
+    """The runner's socket, in the abstract namespace (no file to leak, no path length limit)."""
+    return b"\0reelflow-warm-" + hashlib.sha256(os.fsencode(home)).hexdigest()[:32].encode()
+
+
+def _code_stamp() -> list[tuple[str, int, int]]:
+    stamp = []
+    for package in SOURCE_PACKAGES:
+        for dirpath, dirnames, filenames in os.walk(ROOT / package):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for name in sorted(filenames):
+                if name.endswith(".py"):
+                    info = os.stat(os.path.join(dirpath, name))
+                    stamp.append((os.path.join(dirpath, name), info.st_mtime_ns, info.st_size))
+    return stamp
+
+
+def fingerprint(env: dict[str, str]) -> str:
+    """What a warm process depends on: interpreter, installed packages, source, configuration."""
+    import sysconfig
+
+    digest = hashlib.sha256()
+    site = sysconfig.get_paths()["purelib"]
+    parts: list[object] = [sys.executable, sys.version, os.stat(site).st_mtime_ns, _code_stamp()]
+    parts += sorted(
+        (k, v) for k, v in env.items() if k.startswith(("REELFLOW_", "PREFECT_")) or k == "HOME"
+    )
+    digest.update(json.dumps(parts, default=str).encode())
+    return digest.hexdigest()
+
+
+def _recv_line(sock: socket.socket, buffer: bytearray) -> str | None:
+    while b"\n" not in buffer:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return None
+        buffer += chunk
+    line, _, rest = bytes(buffer).partition(b"\n")
+    buffer[:] = rest
+    return line.decode()
+
+
+# --- the caller's side (standard library only: it runs before anything heavy is imported) -------
+
+
+def handoff(argv: list[str]) -> int | None:
+    """Run ``reelflow ARGV`` in this home's warm runner: its exit code, or None to run in-process
+    (not a ``run``, runner off or absent, or started under another configuration)."""
+    if not argv or argv[0] != "run" or not enabled(dict(os.environ)):
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(address(home_of(dict(os.environ))))
+    except OSError:
+        sock.close()
+        return None
+    with sock:
+        request = {
+            "fingerprint": fingerprint(dict(os.environ)),
+            "argv": argv,
+            "cwd": os.getcwd(),
+            "env": dict(os.environ),
+        }
+        payload = json.dumps(request).encode()
+        message = HEADER.pack(len(payload)) + payload
+        try:
+            sent = socket.send_fds(sock, [message], [0, 1, 2])
+            sock.sendall(message[sent:])
+            buffer = bytearray()
+            first = _recv_line(sock, buffer)
+        except OSError:
+            return None
+        if first is None or not first.startswith("pid "):
+            return None  # "stale", or the runner went away before forking: run in-process
+        child = int(first.split()[1])
+        forward = _forward_signals(child)
+        try:
+            while True:
+                try:
+                    line = _recv_line(sock, buffer)
+                except InterruptedError:
+                    continue
+                if line is None:
+                    sys.stderr.write("internal_error: the warm runner ended without a result\n")
+                    return 1
+                if line.startswith("exit "):
+                    with contextlib.suppress(OSError):
+                        sock.sendall(b"bye\n")  # done: the child's teardown may go on
+                    return int(line.split()[1])
+        finally:
+            for signum, previous in forward.items():
+                signal.signal(signum, previous)
+
+
+def _forward_signals(child: int) -> dict[int, signal._HANDLER]:
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signum)
+
+    previous: dict[int, signal._HANDLER] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        previous[signum] = signal.signal(signum, forward)
+    return previous
+
+
+# --- starting, stopping and reading the runner (the CLI's in-process side) -----------------------
+
+
+def _state_file(home: Path) -> Path:
+    return home / "warm-runner.json"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def spawn(home: Path, idle_s: float) -> None:
+    """Start this home's runner in the background (it binds its socket once warm; a second one
+    finds the socket taken and exits). Started with the caller's pristine environment."""
+    import subprocess
+
+    if not ENTRY or not enabled(PRISTINE_ENV) or home_of(PRISTINE_ENV) != home:
+        return
+    current = status(home)
+    if current["running"] and current.get("fingerprint") == fingerprint(PRISTINE_ENV):
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**PRISTINE_ENV, "REELFLOW_WARM_IDLE_S": str(idle_s)}
+    with (home / "warm-runner.log").open("ab") as out:
+        subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-c", "import cli.warm; cli.warm.main()"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # outlives the run that started it, like the local server
+        )
+
+
+def status(home: Path) -> dict[str, object]:
+    try:
+        state = json.loads(_state_file(home).read_text())
+    except (OSError, ValueError):
+        return {"running": False}
+    if not _alive(int(state.get("pid", 0))):
+        return {"running": False}
+    return {"running": True, **state}
+
+
+def stop(home: Path, grace_s: float = 20.0) -> bool:
+    """Stop this home's runner (its running children get SIGTERM); True if one was running."""
+    state = status(home)
+    if not state["running"]:
+        return False
+    pid = int(str(state["pid"]))
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _state_file(home).unlink(missing_ok=True)
+    return True
+
+
+# --- the runner --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    conn: socket.socket | None  # None once the caller has said bye or gone
+    child: int
+    bye: bool = False
+    done_at: float | None = None  # when the command finished (its teardown may go on)
+
+
+@dataclass
+class Handoff:
+    """What a forked child runs: the command, on the caller's terminal, in its directory."""
+
+    conn: socket.socket
+    request: dict[str, object]
+    fds: list[int]
+
+    def run(self) -> int:
+        for target, fd in enumerate(self.fds[:3]):
+            os.dup2(fd, target)
+        for fd in self.fds:
+            os.close(fd)
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+        sys.stdout = io.TextIOWrapper(
+            io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="replace", write_through=True
+        )
+        sys.stderr = io.TextIOWrapper(
+            io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="replace", write_through=True
+        )
+        env = self.request["env"]
+        assert isinstance(env, dict)
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(str(self.request["cwd"]))
+        code = self._command([str(a) for a in self.request["argv"]])  # type: ignore[attr-defined]
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        with contextlib.suppress(OSError):
+            self.conn.sendall(f"exit {code}\n".encode())
+        # The caller is done; Prefect's teardown (the events drain) goes on off its terminal.
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for target in (0, 1, 2):
+            os.dup2(devnull, target)
+        return code
+
+    @staticmethod
+    def _command(argv: list[str]) -> int:
+        import random
+
+        from prefect.context import refresh_global_settings_context
+
+        import cli.common
+        from cli.main import main
+        from infra.settings import get_settings
+
+        random.seed()  # not the runner's sequence, nor a sibling's
+        for key, value in cli.common.PREFECT_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+        refresh_global_settings_context()
+        get_settings.cache_clear()  # type: ignore[attr-defined]
+        sys.argv = ["reelflow", *argv]
+        try:
+            main()
+        except SystemExit as exc:
+            if exc.code is None:
+                return 0
+            return exc.code if isinstance(exc.code, int) else 1
+        except KeyboardInterrupt:
+            return 130
+        except BaseException:  # noqa: BLE001 - reported like an in-process crash
+            import traceback
+
+            traceback.print_exc()
+            return 1
+        return 0
+
+
+class Runner:
+    def __init__(self, home: Path, idle_s: float) -> None:
+        self.home = home
+        self.idle_s = idle_s
+        self.pid = os.getpid()
+        self.env = dict(os.environ)  # before the imports: cli.common adds Prefect's defaults
+        self.fingerprint = fingerprint(self.env)
+        self.runs: dict[int, _Run] = {}  # by child pid
+        self.served = 0
+        self.stopping = False
+
+    def log(self, message: str) -> None:
+        line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} warm runner {self.pid}: {message}\n"
+        sys.stdout.write(line)  # stdout is the runner's log file
+        sys.stdout.flush()
+
+    @staticmethod
+    def warm_up() -> None:
+        """Import what a run imports, before any thread or connection exists (we fork)."""
+        import threading
+
+        import cli.main  # noqa: F401
+        import flows.document_job  # noqa: F401
+        import flows.media_job  # noqa: F401
+        import infra.jobs.service  # noqa: F401
+        import infra.store.ledger  # noqa: F401
+        import infra.store.migrate  # noqa: F401
+
+        if threading.active_count() != 1:
+            raise RuntimeError(f"{threading.active_count()} threads after the imports: cannot fork")
+
+    def write_state(self) -> None:
+        state = {
+            "pid": self.pid,
+            "fingerprint": self.fingerprint,
+            "served": self.served,
+            "children": sorted(self.runs),
+            "log": str(self.home / "warm-runner.log"),
+        }
+        tmp = _state_file(self.home).with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(_state_file(self.home))
+
+    def serve(self) -> Handoff | None:
+        """Serve until idle or stopped; returns in a forked child with what it must run."""
+        self.warm_up()  # first: the socket is bound only once a run can be served at once
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        deadline = time.monotonic() + 30
+        while True:
+            current = status(self.home)
+            if current["running"] and current.get("fingerprint") == self.fingerprint:
+                self.log(f"runner {current['pid']} serves this home already; exiting")
+                return None
+            try:
+                listener.bind(address(self.home))
+                break
+            except OSError:  # a runner for another configuration: ask it to retire
+                self._retire_holder()
+                if time.monotonic() > deadline:
+                    self.log("the socket stays taken; exiting")
+                    return None
+                time.sleep(0.5)
+        listener.listen(16)
+        signal.signal(signal.SIGTERM, self._on_term)
+        self.write_state()
+        self.log(f"ready for {self.home} after {time.process_time():.1f} s of CPU")
+        last_activity = time.monotonic()
+        code_check = time.monotonic()
+        try:
+            while not (self.stopping and not self.runs):
+                readers = [r.conn for r in self.runs.values() if r.conn is not None]
+                if not self.stopping:
+                    readers.append(listener)
+                try:
+                    ready, _, _ = select.select(readers, [], [], 1.0)
+                except InterruptedError:
+                    ready = []
+                for sock in ready:
+                    if sock is listener:
+                        handoff = self._accept(listener)
+                        if handoff is not None:
+                            return handoff  # the child
+                        last_activity = time.monotonic()
+                    else:
+                        self._client_readable(sock)
+                self._reap()
+                now = time.monotonic()
+                for run in self.runs.values():  # a teardown that hangs must not keep us forever
+                    if run.done_at is not None and now - run.done_at > TEARDOWN_S:
+                        self.log(f"child {run.child} still tearing down after {TEARDOWN_S} s")
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(run.child, signal.SIGKILL)
+                        run.done_at = None
+                if self.runs:
+                    last_activity = now
+                if not self.stopping and now - last_activity > self.idle_s:
+                    self.log(f"idle for {self.idle_s:.0f} s; exiting")
+                    self.stopping = True
+                if not self.stopping and not self.home.is_dir():
+                    self.log("home removed; exiting")
+                    self.stopping = True
+                if not self.stopping and now - code_check > 5:
+                    code_check = now
+                    if fingerprint(self.env) != self.fingerprint:
+                        self.log("code or packages changed on disk; exiting")
+                        self.stopping = True
+                if self.stopping:
+                    listener.close()
+        finally:
+            if os.getpid() == self.pid:
+                listener.close()
+                with contextlib.suppress(OSError, ValueError):
+                    if json.loads(_state_file(self.home).read_text())["pid"] == self.pid:
+                        _state_file(self.home).unlink()
+        self.log(f"stopped after {self.served} runs")
+        return None
+
+    def _retire_holder(self) -> None:
+        payload = json.dumps({"retire": True, "fingerprint": self.fingerprint}).encode()
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            sock.connect(address(self.home))
+            sock.sendall(HEADER.pack(len(payload)) + payload)
+            sock.recv(16)
+
+    def _on_term(self, _signum: int, _frame: object) -> None:
+        self.stopping = True
+        for run in self.runs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(run.child, signal.SIGTERM)
+
+    def _accept(self, listener: socket.socket) -> Handoff | None:
+        conn, _ = listener.accept()
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _pid, uid, _gid = struct.unpack("3i", creds)
+        if uid != os.getuid():
+            self.log(f"refused a connection from uid {uid}")
+            conn.close()
+            return None
+        conn.settimeout(10)
+        try:
+            request, fds = self._receive(conn)
+        except (OSError, ValueError) as exc:
+            self.log(f"bad request: {exc}")
+            conn.close()
+            return None
+        if request.get("fingerprint") != self.fingerprint:
+            with contextlib.suppress(OSError):
+                conn.sendall(b"stale\n")
+            conn.close()
+            for fd in fds:
+                os.close(fd)
+            who = "a runner" if request.get("retire") else "a caller"
+            self.log(f"{who} with another configuration or code: stale; exiting when idle")
+            self.stopping = True
+            return None
+        if request.get("retire"):  # same configuration: nothing to hand over
+            conn.close()
+            return None
+        child = os.fork()
+        if child == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            listener.close()
+            for run in self.runs.values():
+                if run.conn is not None:
+                    run.conn.close()
+            conn.settimeout(None)
+            return Handoff(conn, request, fds)
+        for fd in fds:
+            os.close(fd)
+        self.served += 1
+        self.runs[child] = _Run(conn, child)
+        try:
+            conn.sendall(f"pid {child}\n".encode())
+        except OSError:
+            os.kill(child, signal.SIGTERM)
+        conn.setblocking(False)
+        self.write_state()
+        return None
+
+    @staticmethod
+    def _receive(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
+        data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 3)
+        buffer = bytearray(data)
+        try:
+            while len(buffer) < HEADER.size:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    raise ValueError("short request")
+                buffer += chunk
+            (size,) = HEADER.unpack_from(buffer)
+            if size > MAX_REQUEST:
+                raise ValueError(f"request of {size} bytes")
+            while len(buffer) < HEADER.size + size:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    raise ValueError("short request")
+                buffer += chunk
+            request = json.loads(bytes(buffer[HEADER.size : HEADER.size + size]))
+            if not isinstance(request, dict):
+                raise ValueError("not a request")
+            if request.get("retire"):  # a runner for another configuration takes over
+                return request, list(fds)
+            argv = request.get("argv")
+            if not isinstance(argv, list) or not argv or argv[0] != "run":
+                raise ValueError("only `reelflow run` is served")
+            if not isinstance(request.get("env"), dict) or not isinstance(request.get("cwd"), str):
+                raise ValueError("not a request")
+            if len(fds) != 3:
+                raise ValueError(f"expected stdin, stdout and stderr, got {len(fds)} descriptors")
+        except (OSError, ValueError):
+            for fd in fds:
+                os.close(fd)
+            raise
+        return request, list(fds)
+
+    def _client_readable(self, conn: socket.socket) -> None:
+        run = next(r for r in self.runs.values() if r.conn is conn)
+        try:
+            data = conn.recv(64)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if data.startswith(b"bye"):
+            run.bye = True
+            run.done_at = time.monotonic()
+        if not data and not run.bye:  # the caller died: its job dies with it, as in-process
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(run.child, signal.SIGTERM)
+        if not data or run.bye:  # nothing more to read; the child is reaped in _reap
+            conn.close()
+            run.conn = None
+
+    def _reap(self) -> None:
+        while self.runs:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            run = self.runs.pop(pid, None)
+            if run is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            code = 128 - code if code < 0 else code
+            if run.conn is not None:  # the caller still waits: the child died before saying
+                with contextlib.suppress(OSError):
+                    run.conn.setblocking(True)
+                    run.conn.sendall(f"exit {code}\n".encode())
+                run.conn.close()
+            self.write_state()
+
+
+def main() -> None:
+    home = home_of(dict(os.environ))
+    idle_s = float(os.environ.pop("REELFLOW_WARM_IDLE_S", "1800"))
+    handoff = Runner(home, idle_s).serve()
+    if handoff is not None:  # in a forked child: the interpreter's own exit runs Prefect's drains
+        sys.exit(handoff.run())

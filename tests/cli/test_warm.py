@@ -1,0 +1,239 @@
+"""The warm runner (cli/warm.py): a later `reelflow run` on the embedded default is forked from a
+process that has imported Prefect and the flows once, and behaves exactly as the in-process run
+would — output, exit codes, signals, a caller that dies — and is never served stale or to another
+user. Everything through the installed console script, a real local Prefect server and ffmpeg."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cli import warm
+from infra.store.ledger import JobLedger
+from tests.support.tools import ROOT, free_port
+from tests.support.waiting import wait_until
+
+pytestmark = [pytest.mark.media, pytest.mark.prefect, pytest.mark.timeout(600)]
+
+REELFLOW = str(Path(sys.executable).with_name("reelflow"))
+
+
+@dataclass
+class Home:
+    path: Path
+    env: dict[str, str]
+
+    def reelflow(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [REELFLOW, *args],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            cwd=ROOT,
+        )
+
+    def runner(self) -> dict[str, object]:
+        return warm.status(self.path)
+
+    def ready(self) -> dict[str, object]:
+        """The runner serving this home's configuration (started by ``server start`` if none)."""
+        self.reelflow("server", "start")
+        expected = warm.fingerprint(self.env)
+        return wait_until(
+            lambda: (s := self.runner())["running"] and s["fingerprint"] == expected and s,
+            120,
+            "the warm runner to be ready",
+            poll=0.2,
+        )
+
+    def ledger(self) -> JobLedger:
+        return JobLedger(f"sqlite:///{self.path / 'ledger.db'}")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
+    base = tmp_path_factory.mktemp("warm")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "REELFLOW_"))}
+    env.update(
+        REELFLOW_HOME=str(base / "home"),
+        PREFECT_HOME=str(base / "prefect"),
+        REELFLOW_PREFECT__LOCAL_SERVER_PORT=str(free_port()),
+        REELFLOW_INPUT__ROOTS=str(base),
+    )
+    home = Home(base / "home", env)
+    try:
+        yield home
+    finally:
+        home.reelflow("server", "stop")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _long_document(folder: Path) -> Path:
+    text = "\n\n".join(
+        f"# Part {i}\n\n"
+        + " ".join(f"Sentence {j} of part {i} says something useful." for j in range(8))
+        for i in range(12)
+    )
+    path = folder / "long.md"
+    path.write_text(text)
+    return path
+
+
+def test_a_later_run_is_forked_warm_and_prints_what_an_in_process_run_prints(home: Home):
+    sample = str(ROOT / "samples" / "sample.md")
+    cold = home.reelflow("run", sample, "--preset", "tiny")
+    assert cold.returncode == 0, cold.stdout + cold.stderr
+    served = int(home.ready()["served"])  # type: ignore[call-overload]
+
+    warm_run = home.reelflow("run", sample, "--preset", "tiny")
+
+    assert warm_run.returncode == 0, warm_run.stdout + warm_run.stderr
+    assert home.runner()["served"] == served + 1
+    assert "state SUCCEEDED (Prefect: Completed)" in warm_run.stdout
+    names = lambda out: [line.split()[0] for line in out.splitlines() if "file://" in line]  # noqa: E731
+    assert names(warm_run.stdout) == names(cold.stdout)
+    job_id = warm_run.stdout.split()[1]
+    job = home.ledger().get(job_id)
+    assert job is not None and job.status == "SUCCEEDED"
+    shown = home.reelflow("show", job_id)
+    assert json.loads(shown.stdout)["status"] == "SUCCEEDED"
+
+
+def test_a_refusal_keeps_its_code_and_exit_status(home: Home):
+    served = int(home.ready()["served"])  # type: ignore[call-overload]
+
+    refused = home.reelflow("run", str(home.path / "missing.md"))
+
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("input_invalid: "), refused.stderr
+    assert home.runner()["served"] == served + 1
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "caller-killed"])
+def test_a_signal_to_the_caller_reaches_its_job(home: Home, how: signal.Signals):
+    """Ctrl-C is forwarded to the child; a caller killed outright takes its job with it (the
+    runner sees the socket close and sends SIGTERM), as an in-process job dies with its CLI."""
+    home.ready()
+    document = _long_document(home.path.parent)
+    job_id = f"warm-{how.name.lower()}"
+    caller = subprocess.Popen(
+        [REELFLOW, "run", str(document), "--preset", "tiny", "--job-id", job_id],
+        env=home.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        child = wait_until(
+            lambda: (c := home.runner().get("children")) and c[0], 60, "the run to be forked"
+        )
+        ledger = home.ledger()
+        wait_until(
+            lambda: (j := ledger.get(job_id)) is not None and j.stage == "render",
+            120,
+            "the job to reach its render stage",
+        )
+        caller.send_signal(how)
+        caller.wait(timeout=120)
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+            caller.wait()
+    # Ctrl-C: the child's KeyboardInterrupt comes back as 130, what a shell shows for an
+    # in-process run killed by it (a caller that did not forward it would die of it: -2 here).
+    expected = 130 if how == signal.SIGINT else -signal.SIGKILL
+    assert caller.returncode == expected, (
+        caller.returncode,
+        caller.stdout.read(),
+        caller.stderr.read(),
+    )  # type: ignore[union-attr]
+    wait_until(lambda: not _alive(int(child)), 120, f"the job's process {child} to end")
+    final = wait_until(
+        lambda: (j := ledger.get(job_id)) and j.status != "SUCCEEDED" and j, 5, "no success"
+    )
+    assert final.status != "SUCCEEDED"
+    assert home.runner()["running"]  # the runner itself lives on
+
+
+def test_another_user_is_refused(home: Home):
+    home.ready()
+    probe = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+        f"s.connect({warm.address(home.path)!r})\n"
+        "socket.send_fds(s, [b'\\0\\0\\0\\2{}'], [0, 1, 2])\n"
+        "try:\n"
+        "    print(repr(s.recv(100)))\n"
+        "except ConnectionResetError:\n"
+        "    print('reset')\n"
+    )
+    if os.getuid() != 0:
+        pytest.fail("this test runs as root (as CI does): it connects as user nobody")
+    done = subprocess.run(
+        ["/usr/bin/python3", "-c", probe], user=65534, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() in ("b''", "reset")  # closed without a word: no fork, no "pid"
+    assert "refused a connection from uid 65534" in (home.path / "warm-runner.log").read_text()
+
+
+def test_only_run_is_served(home: Home):
+    home.ready()
+    request = json.dumps({"fingerprint": warm.fingerprint(home.env), "argv": ["cleanup"],
+                          "cwd": "/", "env": home.env}).encode()  # fmt: skip
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(warm.address(home.path))
+        socket.send_fds(sock, [warm.HEADER.pack(len(request)) + request], [0, 1, 2])
+        assert sock.recv(100) == b""
+    assert "only `reelflow run` is served" in (home.path / "warm-runner.log").read_text()
+
+
+def test_another_configuration_is_never_served_stale(home: Home):
+    old = home.ready()
+
+    changed = home.reelflow(
+        "run", str(ROOT / "samples" / "sample.md"), "--preset", "tiny",
+        REELFLOW_RENDER__FFMPEG_THREADS="1",
+    )  # fmt: skip
+
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    wait_until(lambda: not _alive(int(old["pid"])), 60, "the stale runner to exit")  # type: ignore[call-overload]
+    assert "stale; exiting when idle" in (home.path / "warm-runner.log").read_text()
+    # The in-process run started a runner for its own configuration.
+    new_env = {**home.env, "REELFLOW_RENDER__FFMPEG_THREADS": "1"}
+    wait_until(
+        lambda: (s := home.runner())["running"] and s["fingerprint"] == warm.fingerprint(new_env),
+        120,
+        "a runner for the new configuration",
+        poll=0.2,
+    )
+
+
+def test_server_stop_stops_the_runner(home: Home):
+    pid = int(home.ready()["pid"])  # type: ignore[call-overload]
+
+    stopped = home.reelflow("server", "stop")
+
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert not _alive(pid)
+    status = json.loads(home.reelflow("server", "status").stdout)
+    assert not status["running"] and not status["warm_runner"]["running"]
