@@ -10,6 +10,7 @@ demo:
 
 # Lint, type check and the whole test suite (what .ci/run calls). The Docker pool tests need the
 # engine and an image built from this checkout: both steps are idempotent and cached.
+# Screenshots the browser test takes (the Prefect UI) are kept in test-artifacts/.
 test:
 	@./scripts/setup.sh --test
 	bash scripts/docker-engine.sh
@@ -17,7 +18,7 @@ test:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check flows tasks infra
 	.venv/bin/mypy
-	.venv/bin/pytest -n 2
+	TEST_ARTIFACTS_DIR="$${TEST_ARTIFACTS_DIR:-$(CURDIR)/test-artifacts}" .venv/bin/pytest -n 2
 
 # The Docker worker image (starts a bridge-less Docker engine first when none runs).
 image:
