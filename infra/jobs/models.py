@@ -92,7 +92,7 @@ class JobRequest(BaseModel):
         max_length=4096,
         description=(
             "The input: an absolute path inside the input folders (REELFLOW_INPUT__ROOTS), "
-            "s3://<bucket>/inbox/..., or an https:// URL."
+            "s3://BUCKET/inbox/..., or an https:// URL."
         ),
     )
     timeline: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
