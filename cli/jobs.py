@@ -14,10 +14,14 @@ from cli import warm
 from cli.common import coded, console, prefect_api, print_json, service, settings_for_cli
 from infra.errors import InputInvalid, JobIdTaken
 from infra.jobs.models import JobKind, JobLimits, JobRequest
+from infra.jobs.outcome import listen
 from infra.jobs.preflight import preflight
 from infra.settings import Settings, use_settings
 
 if TYPE_CHECKING:
+    from prefect.client.schemas.objects import State
+
+    from infra.jobs.service import JobService
     from infra.store.ledger import JobLedger
 
 TERMINAL_NAMES = ("SUCCEEDED", "FAILED", "CANCELED")
@@ -121,24 +125,42 @@ def run(
             watcher = threading.Thread(
                 target=_show_progress, args=(jobs.ledger, job_id, status, done), daemon=True
             )
+            reported: list[int] = []
+
+            def report(state: State) -> None:
+                """The outcome, once: from the flow's final-state hook (before Prefect's
+                teardown; a warm run's caller gets its exit code now) or after the flow."""
+                if reported:
+                    return
+                done.set()
+                status.stop()
+                reported.append(_report(jobs, job_id, state))
+                warm.detach(reported[0])
+
             watcher.start()
             try:
-                state = job_flow(request, return_state=True)
+                with listen(job_id, report):
+                    state = job_flow(request, return_state=True)
             finally:
                 done.set()
                 watcher.join(timeout=2)
-        job = jobs.ledger.get(job_id)
-        console.print(
-            f"[bold]state[/bold] {job.status if job else 'UNKNOWN'} (Prefect: {state.name})"
-        )
-        if job is not None and job.status == "SUCCEEDED":
-            for name, url in jobs.view(job).outputs.items():
-                console.print(f"{name:<10} {url}", soft_wrap=True, markup=False)
-            return
-        code = (job.error_code if job else None) or "internal_error"
-        message = (job.error_message if job else None) or state.message or "the job failed"
-        console.print(f"[red]{code}[/red]: " + escape(message.removeprefix(f"[{code}] ")))
-        raise typer.Exit(1)
+            report(state)
+        if reported[0]:
+            raise typer.Exit(reported[0])
+
+
+def _report(jobs: JobService, job_id: str, state: State) -> int:
+    """Print the job's final state and its outputs or its error; the exit code (0 or 1)."""
+    job = jobs.ledger.get(job_id)
+    console.print(f"[bold]state[/bold] {job.status if job else 'UNKNOWN'} (Prefect: {state.name})")
+    if job is not None and job.status == "SUCCEEDED":
+        for name, url in jobs.view(job).outputs.items():
+            console.print(f"{name:<10} {url}", soft_wrap=True, markup=False)
+        return 0
+    code = (job.error_code if job else None) or "internal_error"
+    message = (job.error_message if job else None) or state.message or "the job failed"
+    console.print(f"[red]{code}[/red]: " + escape(message.removeprefix(f"[{code}] ")))
+    return 1
 
 
 def submit(

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from infra.errors import ReelflowError, code_from_message
+from infra.jobs.outcome import notify
 from infra.prefect.bootstrap import JOB_FINISHED_EVENT
 from infra.prefect.client import fail_flow_run
 from infra.process.cgroup import oom_report
@@ -76,6 +77,7 @@ def on_failed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
     _guarded("objects", discard_uncommitted, open_store(settings), job_id)
     _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)
     _guarded("event", _announce, job_id)
+    notify(job_id, state)
 
 
 def on_crashed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
@@ -98,6 +100,7 @@ def on_crashed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
     _guarded("objects", discard_uncommitted, open_store(settings), job_id)
     _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)
     _guarded("event", _announce, job_id)
+    notify(job_id, state)
 
 
 def on_cancelled(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
@@ -110,6 +113,7 @@ def on_cancelled(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
     _guarded("objects", discard_after_cancel, open_store(settings), ledger, job_id)
     _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)
     _guarded("event", _announce, job_id)
+    notify(job_id, state)
 
 
 def on_completed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
@@ -118,3 +122,4 @@ def on_completed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
         job_id, settings, _ = owned
         _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)
         _guarded("event", _announce, job_id)
+        notify(job_id, state)

@@ -357,6 +357,37 @@ def _oom_killed_since(before: int | None) -> bool:
     return before is not None and after is not None and after > before
 
 
+class _ExitWaiter:
+    """Waits for a child's exit: woken the moment it exits through a pidfd (Linux 5.3+), where
+    ``Popen.wait(timeout)`` sleeps in steps of up to 50 ms (a job runs a dozen processes one
+    after another: up to half a second of nothing). Falls back to ``wait`` without pidfds."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.fd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):
+            self.fd = os.pidfd_open(proc.pid)
+
+    def __call__(self, timeout: float) -> bool:
+        """True once the child has exited (and is reaped), after at most ``timeout`` s."""
+        if self.fd is None:
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        readable, _, _ = select.select([self.fd], [], [], timeout)
+        if not readable:
+            return False
+        self.proc.wait()
+        return True
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 def run_process(
     argv: Sequence[str],
     *,
@@ -426,17 +457,16 @@ def run_process(
         guard.attach(proc.pid, name)
 
     failure: ReelflowError | None = None
+    exited = _ExitWaiter(proc)
     try:
         while True:
-            try:
-                proc.wait(timeout=POLL_S)
+            if exited(POLL_S):
                 break
-            except subprocess.TimeoutExpired:
-                pass
             failure = _deadline_failure(name, started, watch, deadlines, guard)
             if failure is not None:
                 break
     finally:
+        exited.close()
         stop.set()
         if guard is not None:
             guard.detach(proc.pid)

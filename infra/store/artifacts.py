@@ -15,6 +15,7 @@ import hashlib
 import mimetypes
 import os
 import shutil
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -348,9 +349,16 @@ class S3Store:
             region=region,
             http_client=http,
         )
+        # Its pooled connections are closed when the store is (close()) or when it is collected:
+        # never left to the GC as unclosed sockets.
+        self._close = weakref.finalize(self, http.clear)
         self.bucket = bucket
         self.part_size = part_size
         self.presign_expiry = timedelta(seconds=presign_expiry_s)
+
+    def close(self) -> None:
+        """Close the pooled connections (idempotent; a later call opens new ones)."""
+        self._close()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Store:

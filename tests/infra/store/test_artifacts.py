@@ -88,3 +88,22 @@ def test_s3_error_answers_are_outages_or_refusals(case: str):
     assert str(err.value).startswith(f"[{err.value.code}]")
     if error is StorageRejected:
         assert code in str(err.value)  # the store's own words reach the message
+
+
+@pytest.mark.s3
+def test_s3_store_close_closes_its_pooled_connections(s3_settings: Settings):
+    """close() closes the pooled sockets: none is left to the GC to report as an 'unclosed
+    socket' ResourceWarning from whatever code it happens to interrupt."""
+    import gc
+    import warnings
+
+    store = open_store(s3_settings)
+    store.put_bytes("jobs/j1/manifest.json", b"{}", "application/json")
+    assert store.get_bytes("jobs/j1/manifest.json") == b"{}"  # a pooled, kept-alive connection
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        assert isinstance(store, S3Store)
+        store.close()
+        del store
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
