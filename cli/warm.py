@@ -323,7 +323,10 @@ class Handoff:
         random.seed()  # not the runner's sequence, nor a sibling's
         for key, value in cli.common.PREFECT_DEFAULTS.items():
             os.environ.setdefault(key, value)
-        refresh_global_settings_context()
+        # Prefect's settings as imported are this environment's (same fingerprint) but for the
+        # local server's URL, which prefect_api() sets and refreshes (0.1 s each refresh).
+        if "PREFECT_API_URL" in os.environ:
+            refresh_global_settings_context()
         get_settings.cache_clear()  # type: ignore[attr-defined]
         sys.argv = ["reelflow", *argv]
         try:
