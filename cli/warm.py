@@ -16,9 +16,9 @@ Guarantees:
   environment; Ctrl-C and SIGTERM of the caller are forwarded to the child; if the caller dies,
   the child gets SIGTERM (as an in-process job would die with its CLI).
 - Never stale: the caller sends a fingerprint of the interpreter, the installed packages, the
-  reelflow source files and every ``REELFLOW_*``/``PREFECT_*`` variable; a runner started under
-  another fingerprint answers ``stale`` and exits, and the caller runs in-process (and starts a
-  new runner for the next run).
+  reelflow source files, the ffmpeg/ffprobe/espeak-ng binaries and every ``REELFLOW_*`` and
+  ``PREFECT_*`` variable; a runner started under another fingerprint answers ``stale`` and
+  exits, and the caller runs in-process (and starts a new runner for the next run).
 - Only the same user: the peer's uid (SO_PEERCRED) must be the runner's.
 - Bounded: one runner per home; it exits after ``REELFLOW_PREFECT__WARM_RUNNER_IDLE_S`` without
   a run, when its home disappears, on ``reelflow server stop`` (SIGTERM, which it forwards to
@@ -89,6 +89,22 @@ def _code_stamp() -> list[tuple[str, int, int]]:
     return stamp
 
 
+def _tools_stamp(env: dict[str, str]) -> list[object]:
+    """The external tools a run calls (an upgraded ffmpeg has another version line)."""
+    import shutil
+
+    stamp: list[object] = []
+    for key, default in (
+        ("FFMPEG_BIN", "ffmpeg"),
+        ("FFPROBE_BIN", "ffprobe"),
+        ("ESPEAK_BIN", "espeak-ng"),
+    ):
+        found = shutil.which(env.get(f"REELFLOW_RENDER__{key}", default), path=env.get("PATH"))
+        info = os.stat(found) if found else None
+        stamp.append((found, info.st_mtime_ns if info else None, info.st_size if info else None))
+    return stamp
+
+
 def fingerprint(env: dict[str, str]) -> str:
     """What a warm process depends on: interpreter, installed packages, source, configuration."""
     import sysconfig
@@ -96,6 +112,7 @@ def fingerprint(env: dict[str, str]) -> str:
     digest = hashlib.sha256()
     site = sysconfig.get_paths()["purelib"]
     parts: list[object] = [sys.executable, sys.version, os.stat(site).st_mtime_ns, _code_stamp()]
+    parts.append(_tools_stamp(env))
     parts += sorted(
         (k, v) for k, v in env.items() if k.startswith(("REELFLOW_", "PREFECT_")) or k == "HOME"
     )
@@ -422,6 +439,14 @@ class Runner:
             with contextlib.suppress(ImportError):  # a newer Prefect may have moved one
                 importlib.import_module(name)
         PIL.Image.init()  # every image plugin, as drawing the slides loads them
+        # The tools' version lines every manifest records (cached per process; 0.1 s a run).
+        from infra.media.ffprobe import tool_version
+        from infra.settings import get_settings
+
+        render = get_settings().render
+        for binary in (render.ffmpeg_bin, render.espeak_bin):
+            tool_version(binary)
+        get_settings.cache_clear()  # type: ignore[attr-defined]
         if threading.active_count() != 1:
             raise RuntimeError(f"{threading.active_count()} threads after the imports: cannot fork")
 
