@@ -262,6 +262,18 @@ def stop(home: Path, grace_s: float = 20.0) -> bool:
     return True
 
 
+_IMPORTED_API_URL = ""  # the local server's URL as Prefect read it when the runner imported it
+
+
+def _local_server():  # noqa: ANN202 - LocalServer, imported late
+    from infra.prefect.server import LocalServer
+    from infra.settings import get_settings
+
+    settings = get_settings()
+    cfg = settings.prefect
+    return LocalServer(settings.home, cfg.local_server_port, cfg.server_startup_timeout_s)
+
+
 # --- a served child ---------------------------------------------------------------------------
 
 _caller: socket.socket | None = None  # in a served child: the caller's connection, until detached
@@ -340,11 +352,15 @@ class Handoff:
         random.seed()  # not the runner's sequence, nor a sibling's
         for key, value in cli.common.PREFECT_DEFAULTS.items():
             os.environ.setdefault(key, value)
-        # Prefect's settings as imported are this environment's (same fingerprint) but for the
-        # local server's URL, which prefect_api() sets and refreshes (0.1 s each refresh).
-        if "PREFECT_API_URL" in os.environ:
-            refresh_global_settings_context()
         get_settings.cache_clear()  # type: ignore[attr-defined]
+        # Prefect's settings were read at import from this same configuration (the fingerprint)
+        # and the local server's URL (warm_up): the command finds PREFECT_API_URL set once the
+        # server is known to answer, with no 0.1 s settings refresh.
+        with contextlib.suppress(Exception):  # the command itself reports a bad configuration
+            url = _local_server().ensure()
+            os.environ["PREFECT_API_URL"] = url
+            if url != _IMPORTED_API_URL:
+                refresh_global_settings_context()
         sys.argv = ["reelflow", *argv]
         try:
             main()
@@ -435,6 +451,8 @@ class Runner:
 
         import PIL.Image
 
+        global _IMPORTED_API_URL
+        _IMPORTED_API_URL = os.environ["PREFECT_API_URL"] = _local_server().api_url
         for name in PRELOAD:
             with contextlib.suppress(ImportError):  # a newer Prefect may have moved one
                 importlib.import_module(name)

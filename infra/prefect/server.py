@@ -121,9 +121,13 @@ class LocalServer:
                 self._terminate(state.pid)
             return self._start().api_url
 
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
     def environment(self) -> dict[str, str]:
         """The server process's environment: its own home and SQLite database, no telemetry."""
-        api_url = f"http://127.0.0.1:{self.port}/api"
+        api_url = self.api_url
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
         env.update(
             {
@@ -162,7 +166,7 @@ class LocalServer:
         state = ServerState(
             pid=proc.pid,
             port=self.port,
-            api_url=f"http://127.0.0.1:{self.port}/api",
+            api_url=self.api_url,
             log=str(self.log_file),
             started_at=time.time(),
         )
