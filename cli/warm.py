@@ -52,6 +52,7 @@ SOURCE_PACKAGES = ("cli", "flows", "tasks", "infra")
 PRISTINE_ENV = dict(os.environ)
 HEADER = struct.Struct("!I")
 MAX_REQUEST = 4 << 20
+HANDOFF_TIMEOUT_S = 30  # how long a caller waits for the runner to fork its run
 TEARDOWN_S = 60  # how long a child may drain Prefect's events after its command is done
 OFF = ("0", "false", "no", "off")
 # True in a process started by the console script (cli.entry): only a user's own command starts a
@@ -154,15 +155,17 @@ def handoff(argv: list[str]) -> int | None:
         }
         payload = json.dumps(request).encode()
         message = HEADER.pack(len(payload)) + payload
+        sock.settimeout(HANDOFF_TIMEOUT_S)  # a runner that hangs must not hang the command
         try:
             sent = socket.send_fds(sock, [message], [0, 1, 2])
             sock.sendall(message[sent:])
             buffer = bytearray()
             first = _recv_line(sock, buffer)
-        except OSError:
+        except OSError:  # (a timeout too: the runner kills a child whose caller has gone)
             return None
         if first is None or not first.startswith("pid "):
             return None  # "stale", or the runner went away before forking: run in-process
+        sock.settimeout(None)
         child = int(first.split()[1])
         forward = _forward_signals(child)
         try:
