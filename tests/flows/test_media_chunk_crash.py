@@ -3,10 +3,12 @@
 Through the real flows on a Prefect server of the test's own, two process workers, S3 (moto):
 the parent ``media-job`` run is killed once a chunk run has encoded a chunk and written its
 record to scratch. Prefect's runner in the worker sees the process die, sets the run Crashed
-and runs the crash hook, which cancels the chunk runs still going and schedules the same flow
-run again (``REELFLOW_MEDIA__CRASH_RETRIES``). The second attempt must start no chunk run for a
-chunk scratch already proves (checksums and frame count of its record), encode the others, join
-them into an output with the single pass's frame count, and remove the scratch prefix.
+and runs the crash hook, which cancels the chunk runs still going and leaves the job RUNNING with
+its scratch; the reaper (run here, as its schedule would) sets the same flow run AwaitingRetry
+(``REELFLOW_MEDIA__CRASH_RETRIES``). The second attempt must start no chunk run for a chunk
+scratch already proves (checksums and frame count of its record), encode the others, join them
+into an output with the single pass's frame count, and remove the scratch prefix. Without the
+reuse, chunk 0 gets a second run and the test fails.
 """
 
 from __future__ import annotations
