@@ -24,7 +24,7 @@ from infra.store.layout import validate_job_id
 from infra.store.ledger import JobLedger
 from infra.store.removal import remove_work_dir
 from tasks.cleanup import discard_after_cancel, discard_uncommitted
-from tasks.media.chunked import stop_chunk_runs
+from tasks.media.chunked import crash_retry_left, stop_chunk_runs
 
 __all__ = ["on_cancelled", "on_completed", "on_crashed", "on_failed"]
 
@@ -83,12 +83,18 @@ def on_failed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
 def on_crashed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
     """A crash in a job container that hit its memory limit is ``resource_limit_exceeded``
     (Prefect's executor survives the OOM kill of its engine and runs this hook in the same
-    container); any other crash is ``worker_timeout``."""
+    container); a media job with a crash retry left stays RUNNING with its scratch (the reaper
+    runs it again, reusing its chunks); any other crash is ``worker_timeout``."""
     owned = _owned(flow_run)
     if owned is None:
         return
     job_id, settings, ledger = owned
     oom = oom_report()
+    if oom is None and _will_run_again(job_id, settings, ledger, flow_run):
+        _guarded("chunk runs", stop_chunk_runs, job_id)
+        _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)
+        log.warning("hook: job %s crashed; left RUNNING with its scratch for the reaper", job_id)
+        return  # the reaper runs it again; the next attempt reuses the chunks in scratch
     if oom is not None:
         code, message = "resource_limit_exceeded", oom
         _guarded("prefect state", fail_flow_run, flow_run.id, message)
@@ -101,6 +107,20 @@ def on_crashed(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001
     _guarded("work dir", remove_work_dir, settings.work_dir_root, job_id)
     _guarded("event", _announce, job_id)
     notify(job_id, state)
+
+
+def _will_run_again(job_id: str, settings: Settings, ledger: JobLedger, flow_run: Any) -> bool:
+    """A crashed media job with a retry left is run again by the reaper (see
+    :func:`tasks.media.chunked.retry_crashed_parent`): not from here, where Prefect 3.8.8's
+    process worker would report the run Crashed again after the hooks, over the new state."""
+    job = ledger.get(job_id)
+    if job is None or job.kind != "media":
+        return False
+    try:
+        return crash_retry_left(str(flow_run.id), settings.media.crash_retries)
+    except Exception:
+        log.exception("hook step 'retry' failed")
+        return False
 
 
 def on_cancelled(flow: Any, flow_run: Any, state: Any) -> None:  # noqa: ARG001

@@ -25,6 +25,7 @@ from infra.store.artifacts import ArtifactStore, ObjectInfo, open_store
 from infra.store.layout import MANIFEST, Area, area_prefix, job_prefix, validate_job_id
 from infra.store.ledger import TERMINAL, Job, JobLedger, JobStatus
 from infra.store.removal import delete_job_objects, remove_work_dir
+from tasks.media.chunked import retry_crashed_parent
 
 __all__ = [
     "enforce_retention",
@@ -53,6 +54,7 @@ def reap_jobs(
     settings: Settings,
     state_of: Callable[[str], RunState | None] = read_run_state,
     now: datetime | None = None,
+    run_again: Callable[[str, str, int], bool] = retry_crashed_parent,
 ) -> Report:
     """Make the ledger right about jobs whose runs ended without telling it.
 
@@ -62,10 +64,12 @@ def reap_jobs(
     from the heartbeat automation), else ``worker_timeout``. A job silent for
     ``reaper_dead_after_s`` is reaped whatever Prefect says (its automation did not fire), except
     a QUEUED job whose run is still scheduled: it may wait in its pool's queue for a long time.
+    A media job whose run Crashed (not for memory) is run again instead while it has a retry left
+    (``media.crash_retries``; where Prefect ran no crash hook: a Docker worker, a lost host).
     """
     now = now or datetime.now(UTC)
     cfg = settings.maintenance
-    report: Report = {"failed": [], "canceled": [], "alive": []}
+    report: Report = {"failed": [], "canceled": [], "alive": [], "retried": []}
     for job in ledger.list_active():
         silent = (now - job.last_sign_of_life()).total_seconds()
         if silent < cfg.reaper_stale_s:
@@ -78,6 +82,14 @@ def reap_jobs(
         if name == "Cancelled":
             ledger.mark_canceled(job.id, "reaped: the flow run was cancelled")
             report["canceled"].append(job.id)
+        elif (
+            name == "Crashed"
+            and job.kind == "media"
+            and job.flow_run_id
+            and code_from_message(message) != "resource_limit_exceeded"
+            and run_again(job.id, job.flow_run_id, settings.media.crash_retries)
+        ):
+            report["retried"].append(job.id)
         elif state is None or state.final or dead:
             code = code_from_message(message) or "worker_timeout"
             why = (

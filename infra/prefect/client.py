@@ -28,6 +28,8 @@ __all__ = [
     "fail_flow_run",
     "prefect_errors",
     "read_run_state",
+    "retry_flow_run",
+    "run_count",
 ]
 
 log = logging.getLogger("reelflow.prefect")
@@ -180,6 +182,33 @@ def fail_flow_run(flow_run_id: UUID | str, message: str) -> None:
 
     with get_client(sync_client=True) as client:
         client.set_flow_run_state(UUID(str(flow_run_id)), Failed(message=message), force=True)
+
+
+def run_count(flow_run_id: UUID | str) -> int:
+    """How many times the flow run has entered Running (1 during its first attempt)."""
+    from prefect.client.orchestration import get_client
+
+    with prefect_errors("read flow run"), get_client(sync_client=True) as client:
+        return client.read_flow_run(UUID(str(flow_run_id))).run_count
+
+
+def retry_flow_run(flow_run_id: UUID | str, message: str) -> bool:
+    """Schedule a final (Crashed) flow run again, now, as the same run: what ``prefect flow-run
+    retry`` and the UI's Retry do (AwaitingRetry, forced); a worker of its pool takes it.
+
+    Never from a crash hook: Prefect 3.8.8's process worker reports the dead process Crashed a
+    second time after its hooks ran (over the new state), and fetching the run again while it
+    still holds its slot kills that worker (``this borrower is already holding one of this
+    CapacityLimiter's tokens``). The reaper, a process of its own, calls this.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.responses import SetStateStatus
+    from prefect.states import AwaitingRetry
+
+    state: Any = AwaitingRetry(message=message)
+    with prefect_errors("retry flow run"), get_client(sync_client=True) as client:
+        result = client.set_flow_run_state(UUID(str(flow_run_id)), state, force=True)
+    return result.status == SetStateStatus.ACCEPT
 
 
 def set_paused(pool: str, paused: bool, queue: str | None = None) -> None:

@@ -44,6 +44,15 @@ class MediaSettings(BaseModel):
     chunk_poll_s: float = Field(
         1.0, description="How often a parent job reads the state of its chunk runs, seconds."
     )
+    crash_retries: int = Field(
+        1,
+        ge=0,
+        le=5,
+        description=(
+            "How often a media job whose flow run crashed is run again as the same flow run; "
+            "the chunks it had verified in scratch are reused, not encoded again."
+        ),
+    )
     storyboard_interval_s: float = Field(
         5.0, description="Seconds between two storyboard (scrubbing) thumbnails."
     )

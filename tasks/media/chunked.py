@@ -9,6 +9,12 @@ meanwhile, wait for the runs, fetch each chunk from scratch and verify it agains
 verified are reused (a parent that crashed and runs again). Any way out but success cancels every
 chunk run still going; the scratch prefix is removed by cleanup, the hooks and the sweeper.
 
+A parent whose flow run crashes (its process killed, its container gone, its host lost) is run
+again as the same flow run, up to ``media.crash_retries`` times: the crash hook (where Prefect
+runs one) keeps the job RUNNING and its scratch, the reaper sees the Crashed run and schedules it
+again (:func:`retry_crashed_parent`) after canceling its chunk runs still going, and the next
+attempt starts runs (idempotency keys of that attempt) only for the chunks scratch cannot prove.
+
 Chunk run (``flows/media_chunk.py``): its parameters are hostile like any request. It takes only
 the job id, the scratch key of the source, the preset and segment length, the chunk's frame
 numbers and the plan's digest; it probes the source and plans again (the same pure plan), refuses
@@ -63,9 +69,11 @@ __all__ = [
     "ChunkJob",
     "chunk_runs_tag",
     "chunk_stage",
+    "crash_retry_left",
     "encode_chunk_job",
     "encode_in_chunks",
     "plan_digest",
+    "retry_crashed_parent",
     "stop_chunk_runs",
     "wants_chunks",
 ]
@@ -204,6 +212,10 @@ def encode_in_chunks(
         with ctx.doing("upload"):
             store.put_file(source_key, path)
     digest = plan_digest(plan)
+    # A parent run again after a crash starts fresh chunk runs (the crash hook canceled the old
+    # ones): the attempt is part of the key, so Prefect does not hand back a canceled run.
+    attempt = prefect.run_count(ctx.flow_run_id) if ctx.flow_run_id else 1
+    suffix = f"-try-{attempt}" if attempt > 1 else ""
     runs: dict[int, str] = {}
     finished = False
     try:
@@ -225,7 +237,7 @@ def encode_in_chunks(
             created = prefect.create_flow_run(
                 cfg.chunk_deployment,
                 {"job": job.model_dump(mode="json")},
-                idempotency_key=f"{ctx.job_id}-chunk-{chunk.index}",
+                idempotency_key=f"{ctx.job_id}-chunk-{chunk.index}{suffix}",
                 tags=["reelflow", "media-chunk", chunk_runs_tag(ctx.job_id)],
             )
             runs[chunk.index] = str(created)
@@ -272,6 +284,36 @@ def stop_chunk_runs(job_id: str) -> int:
     except Exception:  # the parent's own outcome matters more; the log says why
         log.exception("could not cancel the chunk runs of job %s", job_id)
         return 0
+
+
+def crash_retry_left(flow_run_id: str, retries: int) -> bool:
+    """True while a crashed parent may run again: it has run at most ``retries`` times."""
+    return prefect.run_count(flow_run_id) <= retries
+
+
+def retry_crashed_parent(job_id: str, flow_run_id: str, retries: int) -> bool:
+    """Run a crashed parent again as the same flow run, if it has a retry left; True if so.
+
+    Its chunk runs still going are canceled and awaited first (nothing of the old attempt
+    writes to scratch once the new one starts); scratch is kept, so the new attempt reuses every
+    chunk whose record and checksums hold. The job stays RUNNING in the ledger (the same run
+    claims it again). False, and nothing changed, when the retries are used up or Prefect refuses.
+    """
+    try:
+        if not crash_retry_left(flow_run_id, retries):
+            return False
+        stop_chunk_runs(job_id)
+        retried = prefect.retry_flow_run(
+            flow_run_id,
+            "[worker_timeout] the flow run crashed; it runs again and reuses the chunks verified "
+            "in scratch",
+        )
+    except ReelflowError:
+        log.exception("could not run crashed job %s again", job_id)
+        return False
+    if retried:
+        log.warning("job %s crashed; its flow run %s is scheduled again", job_id, flow_run_id)
+    return retried
 
 
 def encode_chunk_job(job: ChunkJob, settings: Settings, work: Path) -> list[ChunkRecord]:

@@ -84,17 +84,19 @@ def pool_worker(
     log: Path | None = None,
     create_pool: bool = True,
     deploy: bool = True,
+    limit: int | None = None,
     **env: str,
 ) -> Iterator[subprocess.Popen]:
     """Work pool ``pool`` of type ``kind`` (unless ``create_pool`` is False: the caller made it),
     ``deployment`` from prefect.yaml (unless ``deploy`` is False: deployed already), and one
-    worker polling every second (its output goes to ``log`` when given)."""
+    worker polling every second (its output goes to ``log`` when given) taking at most ``limit``
+    runs at once (default: 2 on a Docker pool, 1 on a process pool)."""
     if create_pool or deploy:
         deploy_to_pool(api_url, pool, kind, deployment, create_pool=create_pool)
     out = log.open("ab") if log is not None else subprocess.DEVNULL
     worker = subprocess.Popen(
         [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", kind]
-        + ["--limit", "2" if kind == "docker" else "1"],
+        + ["--limit", str(limit or (2 if kind == "docker" else 1))],
         cwd=ROOT,
         env={**os.environ, "PREFECT_API_URL": api_url, "PREFECT_WORKER_QUERY_SECONDS": "1", **env},
         stdout=out,
