@@ -192,6 +192,15 @@ def run_count(flow_run_id: UUID | str) -> int:
         return client.read_flow_run(UUID(str(flow_run_id))).run_count
 
 
+def has_deployment(flow_run_id: UUID | str) -> bool:
+    """Whether a worker can take the flow run again (a run called in-process has no deployment:
+    scheduled again, nobody would ever run it)."""
+    from prefect.client.orchestration import get_client
+
+    with prefect_errors("read flow run"), get_client(sync_client=True) as client:
+        return client.read_flow_run(UUID(str(flow_run_id))).deployment_id is not None
+
+
 def retry_flow_run(flow_run_id: UUID | str, message: str) -> bool:
     """Schedule a final (Crashed) flow run again, now, as the same run: what ``prefect flow-run
     retry`` and the UI's Retry do (AwaitingRetry, forced); a worker of its pool takes it.

@@ -287,8 +287,10 @@ def stop_chunk_runs(job_id: str) -> int:
 
 
 def crash_retry_left(flow_run_id: str, retries: int) -> bool:
-    """True while a crashed parent may run again: it has run at most ``retries`` times."""
-    return prefect.run_count(flow_run_id) <= retries
+    """True while a crashed parent may run again: it has run at most ``retries`` times, and it
+    is a deployment's run (one that ``reelflow run`` called in-process has no worker to run it
+    again: its crash is final, never a job left RUNNING)."""
+    return prefect.run_count(flow_run_id) <= retries and prefect.has_deployment(flow_run_id)
 
 
 def retry_crashed_parent(job_id: str, flow_run_id: str, retries: int) -> bool:
