@@ -17,10 +17,17 @@ import pytest
 from infra.settings import Settings, get_settings
 from tests.support.ledgers import close_ledgers
 from tests.support.llm_double import LLMDouble
+from tests.support.prefect_leaks import ignore_prefect_sockets, register
 from tests.support.tools import PROCESS_DEPLOYMENT, PROCESS_POOL, deploy_to_pool, free_port
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+
+
+@pytest.fixture(autouse=True)
+def _only_prefect_leaks_tolerated() -> None:
+    """See tests/support/prefect_leaks.py."""
+    ignore_prefect_sockets()
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +56,9 @@ def prefect_server() -> Iterator[str]:
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=90):
-        yield str(PREFECT_API_URL.value())
+        api_url = str(PREFECT_API_URL.value())
+        register(api_url)
+        yield api_url
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +86,7 @@ def own_prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Own
 
     server = LocalServer(tmp_path_factory.mktemp("own-prefect"), free_port())
     api_url = OwnPrefect(server.ensure())
+    register(api_url)
     api_url.database_url = server.environment()["PREFECT_API_DATABASE_CONNECTION_URL"]
     try:
         deploy_to_pool(api_url, PROCESS_POOL, "process", PROCESS_DEPLOYMENT)

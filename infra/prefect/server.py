@@ -43,6 +43,11 @@ class ServerState:
     started_at: float
 
 
+# Servers this process started, by pid: a server outlives the call that started it (and the CLI
+# that did), and a Popen dropped while its process runs is reported as a leak.
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -163,6 +168,7 @@ class LocalServer:
                 cwd=self.home,
                 start_new_session=True,  # outlives the CLI that started it
             )
+        _STARTED[proc.pid] = proc  # it runs on after this call: never left to the GC as running
         state = ServerState(
             pid=proc.pid,
             port=self.port,
@@ -210,6 +216,10 @@ class LocalServer:
             time.sleep(0.1)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+        started = _STARTED.pop(pid, None)
+        if started is not None:  # reaped here if this process started it
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                started.wait(timeout=5)
 
     def stop(self) -> bool:
         """Stop the recorded server; True if one was running."""
