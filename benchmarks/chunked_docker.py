@@ -37,7 +37,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -83,29 +82,6 @@ class JobCost:
     @property
     def post_s(self) -> float:
         return self.ended - max(c.ended for c in self.chunks)
-
-
-def _docker_pool(api: str, settings: Any, secrets: Path) -> None:
-    """The reelflow-docker pool with the locked template, as tests/support/docker_pool.py."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
-    from prefect.exceptions import ObjectNotFound
-
-    from infra.prefect.docker_template import docker_base_job_template
-
-    pool_settings = settings.model_copy(deep=True)
-    pool_settings.docker.job_api_url = api
-    pool_settings.docker.job_s3_endpoint = settings.storage.s3_endpoint
-    pool_settings.docker.secrets_dir = secrets
-    template = docker_base_job_template(pool_settings)
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_work_pool("reelflow-docker")
-            client.update_work_pool("reelflow-docker", WorkPoolUpdate(base_job_template=template))
-        except ObjectNotFound:
-            client.create_work_pool(
-                WorkPoolCreate(name="reelflow-docker", type="docker", base_job_template=template)
-            )
 
 
 def _chunk_costs(job_id: str, fps: float, frames: int) -> list[ChunkCost]:
@@ -249,7 +225,7 @@ def main() -> int:
 
     from infra.settings import get_settings
     from infra.store.artifacts import S3Store
-    from tests.support.docker_pool import docker, job_secrets
+    from tests.support.docker_pool import docker, ensure_docker_pool, job_secrets
     from tests.support.tools import free_port, pool_worker
 
     if docker("image", "inspect", "reelflow-worker:latest").returncode != 0:
@@ -284,7 +260,7 @@ def main() -> int:
     try:
         with prefect_test_harness(server_startup_timeout=180), ExitStack() as stack:
             api = str(PREFECT_API_URL.value())
-            _docker_pool(api, settings, secrets)
+            ensure_docker_pool(api, settings, secrets)
             for workers in (1, 2):
                 stack.enter_context(
                     pool_worker(

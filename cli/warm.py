@@ -204,16 +204,6 @@ def _state_file(home: Path) -> Path:
     return home / "warm-runner.json"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def spawn(home: Path, idle_s: float) -> None:
     """Start this home's runner in the background (it binds its socket once warm; a second one
     finds the socket taken and exits). Started with the caller's pristine environment."""
@@ -239,11 +229,13 @@ def spawn(home: Path, idle_s: float) -> None:
 
 
 def status(home: Path) -> dict[str, object]:
+    from infra.prefect.server import pid_alive
+
     try:
         state = json.loads(_state_file(home).read_text())
     except (OSError, ValueError):
         return {"running": False}
-    if not _alive(int(state.get("pid", 0))):
+    if not pid_alive(int(state.get("pid", 0))):
         return {"running": False}
     return {"running": True, **state}
 
@@ -256,8 +248,10 @@ def stop(home: Path, grace_s: float = 20.0) -> bool:
     pid = int(str(state["pid"]))
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
+    from infra.prefect.server import pid_alive
+
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from infra.errors import ConfigError
 
-__all__ = ["LocalServer", "ServerState"]
+__all__ = ["LocalServer", "ServerState", "pid_alive"]
 
 log = logging.getLogger("reelflow.prefect.server")
 
@@ -48,7 +48,8 @@ class ServerState:
 _STARTED: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (ours or another user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -104,7 +105,7 @@ class LocalServer:
             state = ServerState(**json.loads(self.state_file.read_text()))
         except (OSError, ValueError, TypeError):
             return None
-        if not _alive(state.pid):
+        if not pid_alive(state.pid):
             self.state_file.unlink(missing_ok=True)
             return None
         return state
@@ -194,7 +195,7 @@ class LocalServer:
         while time.monotonic() < deadline:
             if _healthy(state.api_url):
                 return True
-            if (proc is not None and proc.poll() is not None) or not _alive(state.pid):
+            if (proc is not None and proc.poll() is not None) or not pid_alive(state.pid):
                 return False
             time.sleep(0.25)
         return False
@@ -210,7 +211,7 @@ class LocalServer:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and pid_alive(pid):
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
             time.sleep(0.1)

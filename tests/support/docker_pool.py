@@ -108,12 +108,9 @@ def stage_source(settings: Settings, text: str, name: str = "doc.md") -> str:
     return f"s3://{settings.storage.bucket}/{key}"
 
 
-@contextlib.contextmanager
-def docker_worker(
-    api_url: str, log: Path, settings: Settings, secrets: Path
-) -> Iterator[subprocess.Popen]:
-    """The reelflow-docker pool with the locked template reelflow bootstrap writes (for this
-    test's Prefect server, S3 server and secrets folder), its deployment and a Docker worker."""
+def ensure_docker_pool(api_url: str, settings: Settings, secrets: Path) -> None:
+    """The reelflow-docker pool with the locked template reelflow bootstrap writes, for this
+    Prefect server, S3 server and secrets folder (created, or its template replaced)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
     from prefect.exceptions import ObjectNotFound
@@ -133,6 +130,15 @@ def docker_worker(
             client.create_work_pool(
                 WorkPoolCreate(name="reelflow-docker", type="docker", base_job_template=template)
             )
+
+
+@contextlib.contextmanager
+def docker_worker(
+    api_url: str, log: Path, settings: Settings, secrets: Path
+) -> Iterator[subprocess.Popen]:
+    """The reelflow-docker pool (:func:`ensure_docker_pool`), its deployment and a Docker
+    worker."""
+    ensure_docker_pool(api_url, settings, secrets)
     with pool_worker(
         api_url, "reelflow-docker", "docker", "video-job-docker", log=log, create_pool=False
     ) as worker:
