@@ -143,7 +143,11 @@ def handoff(argv: list[str]) -> int | None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(address(home_of(dict(os.environ))))
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     except OSError:
+        sock.close()
+        return None
+    if struct.unpack("3i", creds)[1] != os.getuid():  # another user squats the address
         sock.close()
         return None
     with sock:
@@ -167,6 +171,8 @@ def handoff(argv: list[str]) -> int | None:
             return None  # "stale", or the runner went away before forking: run in-process
         sock.settimeout(None)
         child = int(first.split()[1])
+        if child <= 1:  # never forward a signal to a process group or to init
+            return None
         forward = _forward_signals(child)
         try:
             while True:
@@ -228,6 +234,14 @@ def spawn(home: Path, idle_s: float) -> None:
         )
 
 
+def _is_runner(pid: int) -> bool:
+    """The pid is a warm runner (a stale state file may name a pid reused by anything)."""
+    try:
+        return b"cli.warm" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def status(home: Path) -> dict[str, object]:
     from infra.prefect.server import pid_alive
 
@@ -235,7 +249,8 @@ def status(home: Path) -> dict[str, object]:
         state = json.loads(_state_file(home).read_text())
     except (OSError, ValueError):
         return {"running": False}
-    if not pid_alive(int(state.get("pid", 0))):
+    pid = state.get("pid") if isinstance(state, dict) else None
+    if not isinstance(pid, int) or pid <= 1 or not pid_alive(pid) or not _is_runner(pid):
         return {"running": False}
     return {"running": True, **state}
 
@@ -576,8 +591,8 @@ class Runner:
         conn.settimeout(10)
         try:
             request, fds = self._receive(conn)
-        except (OSError, ValueError) as exc:
-            self.log(f"bad request: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a hostile request (even a RecursionError)
+            self.log(f"bad request: {type(exc).__name__}: {str(exc)[:200]}")
             conn.close()
             return None
         if request.get("fingerprint") != self.fingerprint:
@@ -591,6 +606,8 @@ class Runner:
             self.stopping = True
             return None
         if request.get("retire"):  # same configuration: nothing to hand over
+            for fd in fds:
+                os.close(fd)
             conn.close()
             return None
         child = os.fork()
@@ -645,7 +662,7 @@ class Runner:
                 raise ValueError("not a request")
             if len(fds) != 3:
                 raise ValueError(f"expected stdin, stdout and stderr, got {len(fds)} descriptors")
-        except (OSError, ValueError):
+        except Exception:
             for fd in fds:
                 os.close(fd)
             raise
