@@ -58,6 +58,7 @@ STDERR_TAIL_LINES = 40
 MAX_STDOUT_BYTES = 16 * 1024 * 1024
 POLL_S = 0.05
 PROGRESS_LOG_EVERY_S = 5.0
+DRAIN_JOIN_S = 5.0  # how long the runner waits for its pipe readers after the process ended
 
 
 # If the job's process dies without running its ``finally`` (SIGKILL, OOM kill), its media
@@ -206,12 +207,19 @@ def _parse_progress(block: dict[str, str]) -> Progress:
     )
 
 
+def _lines(stream) -> Iterator[bytes]:
+    """The stream's lines until EOF, or until the runner closed it: a drain thread still busy
+    (a slow progress callback) when the runner stopped waiting for it ends quietly."""
+    with contextlib.suppress(ValueError, OSError):
+        yield from iter(stream.readline, b"")
+
+
 def _drain_progress(
     stream, watch: _Watch, on_progress: Callable[[Progress], None] | None, name: str, pid: int
 ) -> None:
     block: dict[str, str] = {}
     last_logged = 0.0
-    for raw in iter(stream.readline, b""):
+    for raw in _lines(stream):
         key, _, value = raw.decode("utf-8", "replace").strip().partition("=")
         block[key] = value
         if key != "progress":
@@ -241,14 +249,15 @@ def _drain_progress(
 
 
 def _drain_stdout(stream, watch: _Watch) -> None:
-    for chunk in iter(lambda: stream.read(65536), b""):
-        watch.active()
-        if len(watch.stdout) + len(chunk) <= MAX_STDOUT_BYTES:
-            watch.stdout += chunk  # beyond the cap: keep draining so the child never blocks
+    with contextlib.suppress(ValueError, OSError):  # closed by the runner (see _lines)
+        for chunk in iter(lambda: stream.read(65536), b""):
+            watch.active()
+            if len(watch.stdout) + len(chunk) <= MAX_STDOUT_BYTES:
+                watch.stdout += chunk  # beyond the cap: keep draining so the child never blocks
 
 
 def _drain_stderr(stream, watch: _Watch) -> None:
-    for raw in iter(stream.readline, b""):
+    for raw in _lines(stream):
         watch.stderr.append(raw.decode("utf-8", "replace").rstrip())
 
 
@@ -472,7 +481,7 @@ def run_process(
             guard.detach(proc.pid)
         _stop(proc, deadlines.kill_grace_s, name)
         for thread in threads:
-            thread.join(timeout=5)
+            thread.join(timeout=DRAIN_JOIN_S)
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):

@@ -365,6 +365,36 @@ def test_progress_callback_and_lifecycle_events(caplog: pytest.LogCaptureFixture
     assert finish.exit_code == 0 and finish.duration_s >= 0  # type: ignore[attr-defined]
 
 
+def test_a_slow_progress_callback_outliving_the_process_ends_quietly(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The runner stops waiting for its pipe readers and closes the pipes; a reader still in a
+    slow callback (a ledger write under load) then ends without an exception in its thread."""
+    import infra.process.runner as runner
+
+    monkeypatch.setattr(runner, "DRAIN_JOIN_S", 0.2)
+    release, called = threading.Event(), threading.Event()
+
+    def slow(_progress: Progress) -> None:
+        called.set()
+        release.wait(30)
+
+    before = set(threading.enumerate())
+    result = run_process(
+        [*FF, "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10", "-t", "1", "-f", "null", "-"],
+        deadlines=Deadlines(30, stall_s=10),
+        ffmpeg_progress=True,
+        on_progress=slow,
+    )
+    assert result.returncode == 0 and called.is_set()
+    readers = [t for t in set(threading.enumerate()) - before if t.is_alive()]
+    assert readers  # still in the callback, its pipe closed under it
+    release.set()
+    for thread in readers:
+        thread.join(10)
+        assert not thread.is_alive()
+
+
 def test_argv_is_redacted_in_events():
     argv = [
         "ffmpeg",
