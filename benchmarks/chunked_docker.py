@@ -247,6 +247,9 @@ def main() -> int:
         REELFLOW_MEDIA__CHUNK_S=str(segment_s * round(args.seconds / args.chunks / segment_s)),
         REELFLOW_MEDIA__CHUNK_POLL_S="0.5",
         REELFLOW_MEDIA__CHUNK_DEPLOYMENT="media-chunk/media-chunk-docker",
+        # The workers alone: the parent, in this process and outside the one-CPU containers,
+        # never encodes a chunk itself (in a deployment it holds a worker slot of its own).
+        REELFLOW_MEDIA__PARENT_ENCODES="false",
         REELFLOW_LOG__LEVEL="WARNING",
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

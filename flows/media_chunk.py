@@ -35,6 +35,6 @@ def media_chunk(job: ChunkJob) -> list[ChunkRecord]:
                 retries=cfg.retries,
                 retry_delay_seconds=exponential_backoff(backoff_factor=cfg.retry_backoff_s),
                 retry_jitter_factor=cfg.retry_jitter,
-            )(job, settings, job_work_dir(settings.work_dir_root, run_id))
+            )(job, settings, job_work_dir(settings.work_dir_root, run_id), run_id)
         finally:
             remove_work_dir(settings.work_dir_root, run_id)

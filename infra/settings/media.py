@@ -41,6 +41,13 @@ class MediaSettings(BaseModel):
             "(reelflow-jobs), or a parent holding one would wait for its own chunks."
         ),
     )
+    parent_encodes: bool = Field(
+        True,
+        description=(
+            "A chunked job encodes, itself, the chunks whose runs no worker has taken yet "
+            "(instead of waiting with its slot idle); false leaves every chunk to chunk runs."
+        ),
+    )
     chunk_poll_s: float = Field(
         1.0, description="How often a parent job reads the state of its chunk runs, seconds."
     )

@@ -42,7 +42,7 @@ from infra.errors import InternalError, JobIdTaken, LedgerUnavailable
 from infra.settings import LedgerSettings
 from infra.store.migrate import ensure_current
 from infra.store.outbox import EVENT_FOR_STATUS, Outbox, enqueue_job_event
-from infra.store.schema import TERMINAL, Job, JobStatus, utcnow
+from infra.store.schema import TERMINAL, ChunkClaim, Job, JobStatus, utcnow
 
 __all__ = ["TERMINAL", "Job", "JobLedger", "JobStatus", "ledger_errors"]
 
@@ -191,6 +191,23 @@ class JobLedger:
 
         self.write(op, "claim")
 
+    def claim_chunk(self, job_id: str, attempt: int, chunk: int, owner: str) -> bool:
+        """Claim chunk ``chunk`` of attempt ``attempt`` of ``job_id`` for ``owner``; True when
+        ``owner`` holds it (its first claim, or again: a retried task), False when another does.
+        """
+
+        def insert(session: Session) -> None:
+            session.add(ChunkClaim(job_id=job_id, attempt=attempt, chunk=chunk, owner=owner))
+
+        try:
+            self.write(insert, "claim chunk")
+        except IntegrityError:
+            holder = self.read(
+                lambda session: session.get(ChunkClaim, (job_id, attempt, chunk)), "read claim"
+            )
+            return holder is not None and holder.owner == owner
+        return True
+
     def owns(self, job_id: str, flow_run_id: str) -> bool:
         """True when ``job_id``'s row is bound to ``flow_run_id`` (hooks act only then)."""
         job = self.get(job_id)
@@ -314,6 +331,7 @@ class JobLedger:
 
     def delete(self, job_ids: list[str]) -> int:
         def op(session: Session) -> int:
+            session.execute(delete(ChunkClaim).where(ChunkClaim.job_id.in_(job_ids)))
             result = session.execute(delete(Job).where(Job.id.in_(job_ids)))
             return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -22,7 +22,7 @@ __all__ = ["HEAD", "MIGRATIONS", "current_revision", "ensure_current", "upgrade"
 log = logging.getLogger("reelflow.migrate")
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD = "0004"  # the newest revision in migrations/versions (a test keeps them equal)
+HEAD = "0005"  # the newest revision in migrations/versions (a test keeps them equal)
 _PG_LOCK_KEY = 0x7265656C  # "reel"
 
 

@@ -225,3 +225,19 @@ class ScriptCacheEntry(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     hits: Mapped[int] = mapped_column(Integer, default=0)
     valid: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ChunkClaim(Base):
+    """Who encodes one chunk of one attempt of a chunked media job: its parent or a chunk run.
+
+    The first insert wins (the primary key); the parent claims chunks no worker has taken yet and
+    encodes them itself, a chunk run claims its chunk before it starts (tasks/media/chunked.py).
+    """
+
+    __tablename__ = "chunk_claims"
+
+    job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -4,10 +4,14 @@ Parent (inside the encode stage of ``media-job``): split the plan at keyframe-sa
 (:func:`infra.media.chunks.split_chunks`), put its private source copy in the job's scratch
 area, start one ``media-chunk`` flow run per chunk (``run_deployment``, idempotency key = job id +
 chunk index, so a retried parent finds the runs it started), encode the one audio track itself
-meanwhile, wait for the runs, fetch each chunk from scratch and verify it against its record
-(sha256 and frame count), then join every rung by stream copy. Chunks already in scratch and
-verified are reused (a parent that crashed and runs again). Any way out but success cancels every
-chunk run still going; the scratch prefix is removed by cleanup, the hooks and the sweeper.
+meanwhile, then encode itself, from the last chunk back, every chunk whose run no worker has
+taken yet (``media.parent_encodes``: a claim in the ledger decides between the parent and the
+run, so each chunk is encoded once; the parent's slot is never idle, and a pool with no free
+slot for chunk runs cannot leave the job waiting), wait for the other runs, fetch each of their
+chunks from scratch and verify it against its record (sha256 and frame count), then join every
+rung by stream copy. Chunks already in scratch and verified are reused (a parent that crashed
+and runs again). Any way out but success cancels every chunk run still going; the scratch
+prefix is removed by cleanup, the hooks and the sweeper.
 
 A parent whose flow run crashes (its process killed, its container gone, its host lost) is run
 again as the same flow run, up to ``media.crash_retries`` times: the crash hook (where Prefect
@@ -17,9 +21,10 @@ attempt starts runs (idempotency keys of that attempt) only for the chunks scrat
 
 Chunk run (``flows/media_chunk.py``): its parameters are hostile like any request. It takes only
 the job id, the scratch key of the source, the preset and segment length, the chunk's frame
-numbers and the plan's digest; it probes the source and plans again (the same pure plan), refuses
-a plan that differs from the parent's, encodes its frames, uploads the files, and writes its
-record last (the chunk's commit).
+numbers, the plan's digest and the parent's attempt; it claims the chunk first (and ends at once,
+encoding nothing, when its parent holds it), probes the source and plans again (the same pure
+plan), refuses a plan that differs from the parent's, encodes its frames, uploads the files,
+and writes its record last (the chunk's commit).
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ from infra.process.runner import ProcessGuard, run_process
 from infra.settings import Settings
 from infra.store.artifacts import ArtifactStore, open_store
 from infra.store.layout import JOB_ID_PATTERN
-from infra.store.ledger import JobStatus
+from infra.store.ledger import JobLedger, JobStatus
 from infra.store.scratch import chunk_key, chunk_record_key, is_scratch_source, scratch_source_key
 from tasks.media.probe import MediaSource
 from tasks.render.document import media_deadlines
@@ -99,6 +104,8 @@ class ChunkJob(BaseModel):
     segment_s: int = Field(ge=1, le=60)
     chunk: ChunkSpec
     plan_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    attempt: int = Field(1, ge=1, le=1000)  # the parent's run count: the chunk claim's key
+    claim: bool = True  # False when the parent never encodes chunks itself (no claim needed)
 
 
 def plan_digest(plan: MediaPlan) -> str:
@@ -233,6 +240,8 @@ def encode_in_chunks(
                 segment_s=plan.segment_s,
                 chunk=chunk,
                 plan_sha256=digest,
+                attempt=attempt,
+                claim=cfg.parent_encodes,
             )
             created = prefect.create_flow_run(
                 cfg.chunk_deployment,
@@ -253,6 +262,8 @@ def encode_in_chunks(
                 deadlines=deadlines,
                 guard=guard,
             )
+        if cfg.parent_encodes:
+            _encode_unclaimed(ctx, path, plan, chunks, runs, folder, attempt, store)
         _wait_for(ctx, runs, on_progress)
         for chunk in chunks:
             if chunk.index in runs and not fetch_verified(
@@ -273,6 +284,68 @@ def encode_in_chunks(
     finally:
         if not finished and runs:
             stop_chunk_runs(ctx.job_id)
+
+
+def _upload_chunk(
+    store: ArtifactStore, job_id: str, index: int, records: list[ChunkRecord], folder: Path
+) -> None:
+    """A chunk's files, then its record (the chunk's commit in scratch)."""
+    for record in records:
+        store.put_file(chunk_key(job_id, record.file), folder / record.file)
+    store.put_bytes(
+        chunk_record_key(job_id, index),
+        json.dumps([r.model_dump() for r in records]).encode(),
+        "application/json",
+    )
+
+
+def _encode_unclaimed(
+    ctx: JobContext,
+    source: Path,
+    plan: MediaPlan,
+    chunks: list[ChunkSpec],
+    runs: dict[int, str],
+    folder: Path,
+    attempt: int,
+    store: ArtifactStore,
+) -> None:
+    """Encode here, from the last chunk back, every chunk whose run no worker has taken yet.
+
+    A parent waiting for its chunks would leave its own worker slot idle (and wait forever on a
+    pool with no free slot): it claims a chunk whose run is still scheduled (the ledger's claim:
+    the first of the parent and the run wins), cancels that run and encodes the chunk from its
+    own copy of the source, with no process start, download or re-probe. A run a worker took
+    meanwhile finds the claim taken and ends at once. Claimed chunks leave ``runs``; their files
+    and record go to scratch like a chunk run's (a crashed parent's next attempt reuses them).
+    """
+    owner = ctx.flow_run_id or "parent"
+    render = ctx.settings.render
+    by_index = {chunk.index: chunk for chunk in chunks}
+    for index in sorted(runs, reverse=True):
+        ctx.guard.check()
+        job = ctx.ledger.get(ctx.job_id)
+        if job is not None and job.status == JobStatus.CANCELED:
+            raise UserCanceled(f"job {ctx.job_id} was canceled while its chunks were encoding")
+        state = prefect.read_run_state(runs[index])
+        if state is None or not state.scheduled:
+            continue  # a worker has it (or it ended): the wait and the checks handle it
+        if not ctx.ledger.claim_chunk(ctx.job_id, attempt, index, owner):
+            continue
+        prefect.cancel_flow_run(runs.pop(index), f"chunk {index} is encoded by its parent job")
+        chunk = by_index[index]
+        records = encode_chunk(
+            source,
+            plan,
+            chunk,
+            folder,
+            ffmpeg=render.ffmpeg_bin,
+            ffprobe=render.ffprobe_bin,
+            threads=render.ffmpeg_threads,
+            deadlines=media_deadlines(ctx.settings),
+            guard=ctx.guard,
+        )
+        _upload_chunk(store, ctx.job_id, index, records, folder)
+        log.info("chunk %d encoded by the parent (no worker had taken its run)", index)
 
 
 def stop_chunk_runs(job_id: str) -> int:
@@ -318,10 +391,25 @@ def retry_crashed_parent(job_id: str, flow_run_id: str, retries: int) -> bool:
     return retried
 
 
-def encode_chunk_job(job: ChunkJob, settings: Settings, work: Path) -> list[ChunkRecord]:
-    """The chunk run's side: fetch, re-plan and compare, encode, upload, record last."""
+def _claim(settings: Settings, job: ChunkJob, owner: str) -> bool:
+    ledger = JobLedger.from_settings(settings.ledger)
+    try:
+        return ledger.claim_chunk(job.job_id, job.attempt, job.chunk.index, owner)
+    finally:
+        ledger.dispose()
+
+
+def encode_chunk_job(
+    job: ChunkJob, settings: Settings, work: Path, *, owner: str = "chunk-run"
+) -> list[ChunkRecord]:
+    """The chunk run's side: claim, fetch, re-plan and compare, encode, upload, record last.
+
+    Nothing (an empty list) when the chunk is claimed by another (its parent encodes it)."""
     if not is_scratch_source(job.job_id, job.source_key):
         raise InputInvalid(f"{job.source_key[:120]!r} is not a scratch source of job {job.job_id}")
+    if job.claim and not _claim(settings, job, owner):
+        log.info("chunk %d of job %s is encoded by its parent", job.chunk.index, job.job_id)
+        return []
     render = settings.render
     deadlines = media_deadlines(settings)
     store = open_store(settings)
@@ -357,20 +445,14 @@ def encode_chunk_job(job: ChunkJob, settings: Settings, work: Path) -> list[Chun
         deadlines=deadlines,
         guard=None,
     )
-    for record in records:
-        store.put_file(chunk_key(job.job_id, record.file), folder / record.file)
-    store.put_bytes(
-        chunk_record_key(job.job_id, job.chunk.index),
-        json.dumps([r.model_dump() for r in records]).encode(),
-        "application/json",
-    )
+    _upload_chunk(store, job.job_id, job.chunk.index, records, folder)
     return records
 
 
 @task(name="encode-chunk", cache_policy=NO_CACHE)
-def chunk_stage(job: ChunkJob, settings: Settings, work: Path) -> list[ChunkRecord]:
+def chunk_stage(job: ChunkJob, settings: Settings, work: Path, owner: str) -> list[ChunkRecord]:
     try:
-        return encode_chunk_job(job, settings, work)
+        return encode_chunk_job(job, settings, work, owner=owner)
     except ReelflowError:
         log.exception("chunk %d of job %s failed", job.chunk.index, job.job_id)
         raise

@@ -57,6 +57,7 @@ def chunk_settings(s3_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Se
     monkeypatch.setenv("REELFLOW_MEDIA__CHUNK_S", "2")
     monkeypatch.setenv("REELFLOW_MEDIA__CHUNK_POLL_S", "0.2")
     monkeypatch.setenv("REELFLOW_MEDIA__CRASH_RETRIES", "1")
+    monkeypatch.setenv("REELFLOW_MEDIA__PARENT_ENCODES", "false")  # chunks in chunk runs only
     monkeypatch.setenv("REELFLOW_MAINTENANCE__REAPER_STALE_S", "1")
     monkeypatch.setenv("REELFLOW_RENDER__HLS_SEGMENT_S", "1")
     monkeypatch.setenv("REELFLOW_RENDER__FFMPEG_THREADS", "1")

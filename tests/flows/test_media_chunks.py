@@ -67,6 +67,8 @@ def _psnr(a: Path, b: Path, shift: int = 0) -> list[float]:
 def test_chunked_job_matches_the_single_pass_frame_for_frame(
     prefect_server: str, chunk_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
+    monkeypatch.setenv("REELFLOW_MEDIA__PARENT_ENCODES", "false")  # every chunk in a chunk run
+    get_settings.cache_clear()
     source = flash_beep(
         tmp_path / "source.mp4", size="426x240", rate=25, seconds=6, flash_frame=75, moving=True,
         gop=25,
@@ -99,6 +101,36 @@ def test_chunked_job_matches_the_single_pass_frame_for_frame(
     assert pts_chunked == pts_single  # no duplicated or missing timestamp at the joins
     assert min(_psnr(single, chunked)) > 32  # the same picture in every frame
     assert min(_psnr(single, chunked, shift=1)) < 25  # (a one-frame slip would show)
+    flashes, beeps = flash_times(chunked, 25.0, threshold=200), beep_onsets(chunked)
+    assert flashes == [3.0] and len(beeps) == 1 and abs(beeps[0] - flashes[0]) < 1 / 25
+
+
+def test_a_chunked_job_with_no_worker_for_its_chunks_encodes_them_itself(
+    prefect_server: str, chunk_settings: Settings, tmp_path: Path
+):
+    """No worker takes the chunk runs (none is polling, as when the parent holds the pool's
+    only slot): the parent claims every chunk, cancels its run and encodes it from its own copy
+    of the source, instead of waiting until its encode deadline."""
+    source = flash_beep(
+        tmp_path / "source.mp4", size="320x180", rate=25, seconds=6, flash_frame=75, moving=True,
+        gop=25,
+    )  # fmt: skip
+    state = media_job(JobRequest(source=str(source), preset="tiny"), return_state=True)
+    assert state.is_completed(), state.message
+    job_id = state.result().job_id
+    runs = _chunk_runs(job_id)
+    assert len(runs) == 3 and all(r.state.is_cancelled() for r in runs), [
+        r.state.name for r in runs
+    ]
+    store = open_store(chunk_settings)
+    assert store.list_keys(f"scratch/{job_id}/") == []
+    manifest = json.loads(store.get_bytes(f"jobs/{job_id}/manifest.json"))
+    assert "decode" in manifest["gate"]["passed"]
+    chunked = _download(chunk_settings, job_id, "video.mp4", tmp_path / "chunked.mp4")
+    pts = frame_pts(chunked)
+    assert len(pts) == manifest["plan"]["frames"] == 150
+    assert pts == sorted(set(pts))  # no duplicated or missing timestamp at the joins
+    assert max(b - a for a, b in zip(pts, pts[1:], strict=False)) < 1.5 / 25
     flashes, beeps = flash_times(chunked, 25.0, threshold=200), beep_onsets(chunked)
     assert flashes == [3.0] and len(beeps) == 1 and abs(beeps[0] - flashes[0]) < 1 / 25
 

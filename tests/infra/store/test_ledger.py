@@ -72,6 +72,30 @@ def test_the_same_run_claims_again_and_fills_missing_fields(ledger: JobLedger):
     assert [j.id for j in ledger.list_jobs()] == ["j4"]
 
 
+def test_a_chunk_is_claimed_by_one_owner_per_attempt(ledger: JobLedger):
+    """The parent of a chunked job and a chunk run race for a chunk: exactly one encodes it."""
+    ledger.claim_job("jc", flow_run_id="parent-run")
+    results: list[bool] = []
+    barrier = threading.Barrier(4)
+
+    def claim(owner: str) -> None:
+        barrier.wait()
+        results.append(ledger.claim_chunk("jc", 1, 3, owner))
+
+    threads = [threading.Thread(target=claim, args=(f"owner-{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, False, False, True]
+    winner = next(f"owner-{n}" for n in range(4) if ledger.claim_chunk("jc", 1, 3, f"owner-{n}"))
+    assert ledger.claim_chunk("jc", 1, 3, winner)  # the same owner again (a retried task)
+    assert ledger.claim_chunk("jc", 2, 3, "owner-x")  # a new attempt claims afresh
+    assert ledger.claim_chunk("jc", 1, 4, "owner-y")  # another chunk
+    assert ledger.delete(["jc"]) == 1  # retention drops the job's claims with it
+    assert ledger.claim_chunk("jc", 1, 3, "owner-z")
+
+
 def test_success_records_artifacts(ledger: JobLedger):
     ledger.claim_job("j3", flow_run_id=None)
     ledger.mark_running("j3", "upload")
