@@ -33,10 +33,12 @@ import contextlib
 import hashlib
 import io
 import json
+import math
 import os
 import select
 import signal
 import socket
+import stat
 import struct
 import sys
 import time
@@ -53,6 +55,7 @@ PRISTINE_ENV = dict(os.environ)
 HEADER = struct.Struct("!I")
 MAX_REQUEST = 4 << 20
 HANDOFF_TIMEOUT_S = 30  # how long a caller waits for the runner to fork its run
+REQUEST_S = 10.0  # how long the runner waits for a whole request
 TEARDOWN_S = 60  # how long a child may drain Prefect's events after its command is done
 OFF = ("0", "false", "no", "off")
 # True in a process started by the console script (cli.entry): only a user's own command starts a
@@ -167,6 +170,8 @@ def handoff(argv: list[str]) -> int | None:
             first = _recv_line(sock, buffer)
         except OSError:  # (a timeout too: the runner kills a child whose caller has gone)
             return None
+        if first is not None and first.startswith("exit "):  # (the runner holds a child back
+            return int(first.split()[1])  # until "pid" is sent; never run a job twice anyway)
         if first is None or not first.startswith("pid "):
             return None  # "stale", or the runner went away before forking: run in-process
         sock.settimeout(None)
@@ -210,6 +215,17 @@ def _state_file(home: Path) -> Path:
     return home / "warm-runner.json"
 
 
+def private_home(home: Path) -> bool:
+    """The home is a folder of this user's that not everyone can write to: the runner's state
+    and log files there are trusted (a planted symlink would redirect its writes). Group-write
+    is allowed (a private user group with umask 002 is common)."""
+    try:
+        info = os.stat(home)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o002
+
+
 def spawn(home: Path, idle_s: float) -> None:
     """Start this home's runner in the background (it binds its socket once warm; a second one
     finds the socket taken and exits). Started with the caller's pristine environment."""
@@ -221,6 +237,8 @@ def spawn(home: Path, idle_s: float) -> None:
     if current["running"] and current.get("fingerprint") == fingerprint(PRISTINE_ENV):
         return
     home.mkdir(parents=True, exist_ok=True)
+    if not private_home(home):
+        return
     env = {**PRISTINE_ENV, "REELFLOW_WARM_IDLE_S": str(idle_s)}
     with (home / "warm-runner.log").open("ab") as out:
         subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -449,6 +467,8 @@ class Runner:
         self.runs: dict[int, _Run] = {}  # by child pid
         self.served = 0
         self.stopping = False
+        self.refused = 0
+        self.refused_logged = -math.inf
 
     def log(self, message: str) -> None:
         line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} warm runner {self.pid}: {message}\n"
@@ -489,11 +509,18 @@ class Runner:
             "log": str(self.home / "warm-runner.log"),
         }
         tmp = _state_file(self.home).with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(state))
         tmp.replace(_state_file(self.home))
 
     def serve(self) -> Handoff | None:
         """Serve until idle or stopped; returns in a forked child with what it must run."""
+        if not private_home(self.home):
+            self.log(f"{self.home} is not a folder of this user's alone; not serving it")
+            return None
         self.warm_up()  # first: the socket is bound only once a run can be served at once
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         deadline = time.monotonic() + 30
@@ -585,17 +612,21 @@ class Runner:
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         _pid, uid, _gid = struct.unpack("3i", creds)
         if uid != os.getuid():
-            self.log(f"refused a connection from uid {uid}")
+            self.refused += 1
+            if time.monotonic() - self.refused_logged > 60:  # another user's flood: one line
+                self.refused_logged = time.monotonic()  # a minute, not one per connection
+                self.log(f"refused a connection from uid {uid} ({self.refused} so far)")
             conn.close()
             return None
-        conn.settimeout(10)
         try:
             request, fds = self._receive(conn)
         except Exception as exc:  # noqa: BLE001 - a hostile request (even a RecursionError)
             self.log(f"bad request: {type(exc).__name__}: {str(exc)[:200]}")
             conn.close()
             return None
-        if request.get("fingerprint") != self.fingerprint:
+        env = request.get("env")
+        served = fingerprint(env) if isinstance(env, dict) else request.get("fingerprint")
+        if served != self.fingerprint:  # computed, not the caller's word: its env is what runs
             with contextlib.suppress(OSError):
                 conn.sendall(b"stale\n")
             conn.close()
@@ -610,6 +641,7 @@ class Runner:
                 os.close(fd)
             conn.close()
             return None
+        go_read, go_write = os.pipe()  # the child starts once its caller knows its pid
         child = os.fork()
         if child == 0:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -618,8 +650,12 @@ class Runner:
             for run in self.runs.values():
                 if run.conn is not None:
                     run.conn.close()
+            os.close(go_write)
+            os.read(go_read, 1)  # (EOF too: the runner died, the caller then gets no "exit")
+            os.close(go_read)
             conn.settimeout(None)
             return Handoff(conn, request, fds)
+        os.close(go_read)
         for fd in fds:
             os.close(fd)
         self.served += 1
@@ -628,28 +664,40 @@ class Runner:
             conn.sendall(f"pid {child}\n".encode())
         except OSError:
             os.kill(child, signal.SIGTERM)
+        finally:
+            os.write(go_write, b"g")
+            os.close(go_write)
         conn.setblocking(False)
         self.write_state()
         return None
 
     @staticmethod
     def _receive(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
+        """One request, whole within REQUEST_S (a caller trickling bytes cannot hold the runner,
+        which serves one connection at a time), with its three descriptors."""
+        deadline = time.monotonic() + REQUEST_S
+        conn.settimeout(REQUEST_S)
         data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 3)
         buffer = bytearray(data)
+
+        def more() -> None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"request not complete after {REQUEST_S:g} s")
+            conn.settimeout(left)
+            chunk = conn.recv(65536)
+            if not chunk:
+                raise ValueError("short request")
+            buffer.extend(chunk)
+
         try:
             while len(buffer) < HEADER.size:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    raise ValueError("short request")
-                buffer += chunk
+                more()
             (size,) = HEADER.unpack_from(buffer)
             if size > MAX_REQUEST:
                 raise ValueError(f"request of {size} bytes")
             while len(buffer) < HEADER.size + size:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    raise ValueError("short request")
-                buffer += chunk
+                more()
             request = json.loads(bytes(buffer[HEADER.size : HEADER.size + size]))
             if not isinstance(request, dict):
                 raise ValueError("not a request")
@@ -682,6 +730,7 @@ class Runner:
         if not data and not run.bye:  # the caller died: its job dies with it, as in-process
             with contextlib.suppress(ProcessLookupError):
                 os.kill(run.child, signal.SIGTERM)
+            run.done_at = time.monotonic()  # and is killed after TEARDOWN_S if it lingers
         if not data or run.bye:  # nothing more to read; the child is reaped in _reap
             conn.close()
             run.conn = None

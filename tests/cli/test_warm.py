@@ -11,6 +11,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,3 +249,81 @@ def test_server_stop_stops_the_runner(home: Home):
     assert not _alive(pid)
     status = json.loads(home.reelflow("server", "status").stdout)
     assert not status["running"] and not status["warm_runner"]["running"]
+
+
+def test_a_forged_fingerprint_does_not_get_another_configuration_served(home: Home):
+    """The runner fingerprints the environment it would run with, not the caller's word for it."""
+    home.ready()
+    env = {**home.env, "REELFLOW_RENDER__FFMPEG_THREADS": "1"}
+    request = json.dumps({"fingerprint": warm.fingerprint(home.env),
+                          "argv": ["run", str(ROOT / "samples" / "sample.md")],
+                          "cwd": str(ROOT), "env": env}).encode()  # fmt: skip
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(60)
+        sock.connect(warm.address(home.path))
+        socket.send_fds(sock, [warm.HEADER.pack(len(request)) + request], [0, 1, 2])
+        assert sock.recv(100) == b"stale\n"
+
+
+def test_a_caller_trickling_its_request_is_cut_off(home: Home):
+    """One connection at a time: a request must be whole within REQUEST_S, however it trickles."""
+    home.ready()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(warm.address(home.path))
+        socket.send_fds(sock, [warm.HEADER.pack(1000)], [0, 1, 2])  # then 1000 bytes, slowly
+        started = time.monotonic()
+        closed = False
+        while time.monotonic() - started < warm.REQUEST_S + 20 and not closed:
+            time.sleep(1)
+            try:
+                sock.sendall(b" ")  # one byte a second: each recv alone is quick
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+        assert closed, "the runner waited for the trickle beyond its request deadline"
+    assert "bad request: TimeoutError" in (home.path / "warm-runner.log").read_text()
+    served = home.reelflow("run", str(ROOT / "samples" / "sample.md"), "--preset", "tiny")
+    assert served.returncode == 0, served.stdout + served.stderr
+
+
+def test_a_child_done_before_its_pid_line_is_never_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A runner answering "exit N" first (the child ran): the caller takes N, not an in-process
+    second run of the same job."""
+    home_dir = tmp_path / "home"
+    home_dir.mkdir()
+    monkeypatch.setenv("REELFLOW_HOME", str(home_dir))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("REELFLOW_PREFECT__WARM_RUNNER", raising=False)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(warm.address(home_dir))
+        listener.listen(1)
+
+        def answer() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                _data, fds, _f, _a = socket.recv_fds(conn, 1 << 20, 3)
+                for fd in fds:
+                    os.close(fd)
+                conn.sendall(b"exit 7\n")
+                conn.recv(16)
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        assert warm.handoff(["run", "anything.md"]) == 7
+        thread.join(10)
+
+
+def test_a_home_others_can_write_to_is_not_served(tmp_path: Path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "REELFLOW_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", "import cli.warm; cli.warm.main()"],
+        env={**env, "REELFLOW_HOME": str(shared)}, cwd=ROOT, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "not a folder of this user's alone" in done.stdout
+    assert not (shared / "warm-runner.json").exists()
