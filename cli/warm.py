@@ -625,8 +625,12 @@ class Runner:
             conn.close()
             return None
         env = request.get("env")
-        served = fingerprint(env) if isinstance(env, dict) else request.get("fingerprint")
-        if served != self.fingerprint:  # computed, not the caller's word: its env is what runs
+        try:  # computed, not the caller's word: its env is what runs
+            served = fingerprint(env) if isinstance(env, dict) else request.get("fingerprint")
+        except Exception as exc:  # noqa: BLE001 - a hostile environment must not end the runner
+            self.log(f"bad request: {type(exc).__name__}: {str(exc)[:200]}")
+            served = None
+        if served != self.fingerprint:
             with contextlib.suppress(OSError):
                 conn.sendall(b"stale\n")
             conn.close()
@@ -706,8 +710,13 @@ class Runner:
             argv = request.get("argv")
             if not isinstance(argv, list) or not argv or argv[0] != "run":
                 raise ValueError("only `reelflow run` is served")
-            if not isinstance(request.get("env"), dict) or not isinstance(request.get("cwd"), str):
+            env = request.get("env")
+            if not isinstance(env, dict) or not isinstance(request.get("cwd"), str):
                 raise ValueError("not a request")
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+                raise ValueError("the environment holds a value that is not a string")
+            if not all(isinstance(a, str) for a in argv):
+                raise ValueError("an argument is not a string")
             if len(fds) != 3:
                 raise ValueError(f"expected stdin, stdout and stderr, got {len(fds)} descriptors")
         except Exception:

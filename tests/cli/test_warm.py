@@ -327,3 +327,16 @@ def test_a_home_others_can_write_to_is_not_served(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     assert "not a folder of this user's alone" in done.stdout
     assert not (shared / "warm-runner.json").exists()
+
+
+def test_an_environment_of_non_strings_is_refused_and_the_runner_lives(home: Home):
+    pid = int(home.ready()["pid"])  # type: ignore[call-overload]
+    request = json.dumps({"fingerprint": "x", "argv": ["run", "a.md"], "cwd": "/",
+                          "env": {**home.env, "PATH": 1}}).encode()  # fmt: skip
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(60)
+        sock.connect(warm.address(home.path))
+        socket.send_fds(sock, [warm.HEADER.pack(len(request)) + request], [0, 1, 2])
+        assert sock.recv(100) == b""
+    assert "not a string" in (home.path / "warm-runner.log").read_text()
+    assert _alive(pid) and home.runner()["running"]
