@@ -240,7 +240,10 @@ def spawn(home: Path, idle_s: float) -> None:
     if not private_home(home):
         return
     env = {**PRISTINE_ENV, "REELFLOW_WARM_IDLE_S": str(idle_s)}
-    with (home / "warm-runner.log").open("ab") as out:
+    log_fd = os.open(
+        home / "warm-runner.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600
+    )
+    with os.fdopen(log_fd, "ab") as out:
         subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-c", "import cli.warm; cli.warm.main()"],
             cwd=ROOT,
@@ -625,11 +628,13 @@ class Runner:
             conn.close()
             return None
         env = request.get("env")
-        try:  # computed, not the caller's word: its env is what runs
-            served = fingerprint(env) if isinstance(env, dict) else request.get("fingerprint")
-        except Exception as exc:  # noqa: BLE001 - a hostile environment must not end the runner
-            self.log(f"bad request: {type(exc).__name__}: {str(exc)[:200]}")
-            served = None
+        served = request.get("fingerprint")  # the caller's code and packages (its checkout)
+        if served == self.fingerprint and isinstance(env, dict):
+            try:  # and the environment that will run, computed here, not the caller's word
+                served = fingerprint(env)
+            except Exception as exc:  # noqa: BLE001 - a hostile environment must not end us
+                self.log(f"bad request: {type(exc).__name__}: {str(exc)[:200]}")
+                served = None
         if served != self.fingerprint:
             with contextlib.suppress(OSError):
                 conn.sendall(b"stale\n")
@@ -645,20 +650,54 @@ class Runner:
                 os.close(fd)
             conn.close()
             return None
-        go_read, go_write = os.pipe()  # the child starts once its caller knows its pid
-        child = os.fork()
+        try:
+            return self._fork(listener, conn, request, fds)
+        except Exception as exc:  # noqa: BLE001 - fork refused (EAGAIN), disk full: serve on
+            if os.getpid() != self.pid:  # never a second runner: a child that failed ends
+                os._exit(1)
+            self.log(f"could not serve a run: {type(exc).__name__}: {str(exc)[:200]}")
+            return None
+
+    def _fork(
+        self,
+        listener: socket.socket,
+        conn: socket.socket,
+        request: dict[str, object],
+        fds: list[int],
+    ) -> Handoff | None:
+        """Fork the run's child; it starts only once its caller has its pid (a "go" byte)."""
+        try:
+            go_read, go_write = os.pipe()
+        except OSError:
+            self._drop(conn, fds)
+            raise
+        # No SIGTERM between the fork and the child's own handler: the runner's would signal
+        # every sibling run from inside the child.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            child = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            for fd in (go_read, go_write):
+                os.close(fd)
+            self._drop(conn, fds)
+            raise
         if child == 0:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
             listener.close()
             for run in self.runs.values():
                 if run.conn is not None:
                     run.conn.close()
             os.close(go_write)
-            os.read(go_read, 1)  # (EOF too: the runner died, the caller then gets no "exit")
+            go = os.read(go_read, 1)
             os.close(go_read)
+            if not go:  # no "go": the caller never got the pid and runs the job itself
+                os._exit(0)
             conn.settimeout(None)
             return Handoff(conn, request, fds)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         os.close(go_read)
         for fd in fds:
             os.close(fd)
@@ -666,14 +705,21 @@ class Runner:
         self.runs[child] = _Run(conn, child)
         try:
             conn.sendall(f"pid {child}\n".encode())
-        except OSError:
-            os.kill(child, signal.SIGTERM)
-        finally:
             os.write(go_write, b"g")
+        except OSError:
+            pass  # no caller, or no child: closing the pipe unwritten ends the child unrun
+        finally:
             os.close(go_write)
         conn.setblocking(False)
         self.write_state()
         return None
+
+    @staticmethod
+    def _drop(conn: socket.socket, fds: list[int]) -> None:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        conn.close()
 
     @staticmethod
     def _receive(conn: socket.socket) -> tuple[dict[str, object], list[int]]:

@@ -340,3 +340,16 @@ def test_an_environment_of_non_strings_is_refused_and_the_runner_lives(home: Hom
         assert sock.recv(100) == b""
     assert "not a string" in (home.path / "warm-runner.log").read_text()
     assert _alive(pid) and home.runner()["running"]
+
+
+def test_a_caller_from_another_checkout_is_not_served(home: Home):
+    """The caller's fingerprint (its interpreter, packages and source) must match as well as the
+    environment the runner computes one from: another checkout sharing the home runs its own."""
+    home.ready()
+    request = json.dumps({"fingerprint": "another-checkout", "argv": ["run", "a.md"],
+                          "cwd": str(ROOT), "env": home.env}).encode()  # fmt: skip
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(60)
+        sock.connect(warm.address(home.path))
+        socket.send_fds(sock, [warm.HEADER.pack(len(request)) + request], [0, 1, 2])
+        assert sock.recv(100) == b"stale\n"
