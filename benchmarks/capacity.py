@@ -120,6 +120,21 @@ class Procs:
             self.stop(proc)
 
 
+def direct_engine_template(home: Path) -> Path:
+    """The process pool's default template with its command set: the worker then starts
+    ``python -m prefect.engine`` itself, without Prefect 3.8's workspace supervisor (a second
+    Python process per flow run that imports Prefect to prepare a uv workspace reelflow does not
+    use)."""
+    from prefect.workers.process import ProcessWorker
+
+    template = ProcessWorker.get_default_base_job_template()
+    command = f"{sys.executable} -m prefect.engine"
+    template["variables"]["properties"]["command"]["default"] = command
+    path = home / "process-pool-template.json"
+    path.write_text(json.dumps(template))
+    return path
+
+
 def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 300) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -379,7 +394,10 @@ def run(args: argparse.Namespace) -> dict:
             apis = [f"http://127.0.0.1:{lb_port}/api"]
             wait_http(f"{apis[0]}/health", lb)
         client_env = {**env, "PREFECT_API_URL": apis[0]}
-        prefect(client_env, "work-pool", "create", POOL, "--type", "process", "--overwrite")
+        pool_args = ["work-pool", "create", POOL, "--type", "process", "--overwrite"]
+        if args.engine_command == "direct":
+            pool_args += ["--base-job-template", str(direct_engine_template(home))]
+        prefect(client_env, *pool_args)
         prefect(client_env, "--no-prompt", "deploy", "--name", "video-job-process")
 
         reelflow_env = {
@@ -562,6 +580,13 @@ def main() -> None:
     parser.add_argument("--submit-budget-s", type=float, help="stop submitting after this")
     parser.add_argument("--drain-s", type=float, help="then wait this long for the rest")
     parser.add_argument("--max-queue-depth", type=int, default=200)
+    parser.add_argument(
+        "--engine-command",
+        choices=["prefect", "direct"],
+        default="prefect",
+        help="how the process worker starts a flow run: Prefect's workspace supervisor (its "
+        "default) or `python -m prefect.engine` directly (the pool's command set)",
+    )
     parser.add_argument(
         "--balancer",
         action="store_true",

@@ -46,9 +46,18 @@ def make_source(path: Path, seconds: float) -> Path:
 
 def flow_mode(args: argparse.Namespace) -> None:
     """Single pass vs chunked through the media-job flow and media-chunk flow runs."""
-    import json
+    import shutil
 
     tmp = Path(tempfile.mkdtemp(prefix="reelflow-chunk-bench-"))
+    try:  # (a 360 s source is 3 GB: never left behind)
+        _flow_rounds(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _flow_rounds(args: argparse.Namespace, tmp: Path) -> None:
+    import json
+
     os.environ.update(
         REELFLOW_HOME=str(tmp / "home"),
         REELFLOW_INPUT__ROOTS=str(tmp),

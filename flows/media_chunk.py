@@ -12,13 +12,24 @@ from prefect import flow
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
+from infra.errors import ReelflowError
 from infra.logs import configure_logging, job_context
 from infra.media.chunks import ChunkRecord
+from infra.prefect import client as prefect
 from infra.settings import get_settings
 from infra.store.removal import job_work_dir, remove_work_dir
 from tasks.media.chunked import ChunkJob, chunk_stage
 
 __all__ = ["media_chunk"]
+
+
+def run_key(run_id: str) -> str | None:
+    """This run's idempotency key as Prefect recorded it (not a parameter: a forged run has
+    another one), the key of its chunk's claim; None when Prefect does not answer."""
+    try:
+        return prefect.idempotency_key(run_id)
+    except ReelflowError:
+        return None
 
 
 @flow(name="media-chunk", log_prints=False)
@@ -35,6 +46,6 @@ def media_chunk(job: ChunkJob) -> list[ChunkRecord]:
                 retries=cfg.retries,
                 retry_delay_seconds=exponential_backoff(backoff_factor=cfg.retry_backoff_s),
                 retry_jitter_factor=cfg.retry_jitter,
-            )(job, settings, job_work_dir(settings.work_dir_root, run_id), run_id)
+            )(job, settings, job_work_dir(settings.work_dir_root, run_id), run_key(run_id))
         finally:
             remove_work_dir(settings.work_dir_root, run_id)

@@ -192,6 +192,14 @@ def run_count(flow_run_id: UUID | str) -> int:
         return client.read_flow_run(UUID(str(flow_run_id))).run_count
 
 
+def idempotency_key(flow_run_id: UUID | str) -> str | None:
+    """The idempotency key the flow run was created with (None for none)."""
+    from prefect.client.orchestration import get_client
+
+    with prefect_errors("read flow run"), get_client(sync_client=True) as client:
+        return client.read_flow_run(UUID(str(flow_run_id))).idempotency_key
+
+
 def has_deployment(flow_run_id: UUID | str) -> bool:
     """Whether a worker can take the flow run again (a run called in-process has no deployment:
     scheduled again, nobody would ever run it)."""

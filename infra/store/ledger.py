@@ -191,22 +191,30 @@ class JobLedger:
 
         self.write(op, "claim")
 
-    def claim_chunk(self, job_id: str, attempt: int, chunk: int, owner: str) -> bool:
-        """Claim chunk ``chunk`` of attempt ``attempt`` of ``job_id`` for ``owner``; True when
-        ``owner`` holds it (its first claim, or again: a retried task), False when another does.
-        """
+    def assign_chunk(self, job_id: str, run_key: str) -> None:
+        """Record the chunk run ``run_key`` (its idempotency key) as ``queued``, before the
+        parent creates it; a row that exists (a retried stage) is left as it is."""
 
         def insert(session: Session) -> None:
-            session.add(ChunkClaim(job_id=job_id, attempt=attempt, chunk=chunk, owner=owner))
+            session.add(ChunkClaim(run_key=run_key, job_id=job_id, holder="queued"))
 
-        try:
-            self.write(insert, "claim chunk")
-        except IntegrityError:
-            holder = self.read(
-                lambda session: session.get(ChunkClaim, (job_id, attempt, chunk)), "read claim"
+        with contextlib.suppress(IntegrityError):
+            self.write(insert, "assign chunk")
+
+    def take_chunk(self, run_key: str, by: str) -> str | None:
+        """``by`` (``run`` or ``parent``) takes the chunk of run ``run_key`` if it is still
+        queued (or already its own); returns who holds it now, None when no row exists."""
+
+        def take(session: Session) -> str | None:
+            session.execute(
+                update(ChunkClaim)
+                .where(ChunkClaim.run_key == run_key, ChunkClaim.holder.in_(("queued", by)))
+                .values(holder=by, claimed_at=utcnow())
             )
-            return holder is not None and holder.owner == owner
-        return True
+            row = session.get(ChunkClaim, run_key)
+            return None if row is None else row.holder
+
+        return self.write(take, "take chunk")
 
     def owns(self, job_id: str, flow_run_id: str) -> bool:
         """True when ``job_id``'s row is bound to ``flow_run_id`` (hooks act only then)."""

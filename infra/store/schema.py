@@ -228,16 +228,18 @@ class ScriptCacheEntry(Base):
 
 
 class ChunkClaim(Base):
-    """Who encodes one chunk of one attempt of a chunked media job: its parent or a chunk run.
+    """Who encodes the chunk of one chunk run: the run itself or its parent job.
 
-    The first insert wins (the primary key); the parent claims chunks no worker has taken yet and
-    encodes them itself, a chunk run claims its chunk before it starts (tasks/media/chunked.py).
+    Keyed by the run's idempotency key (job id, chunk index and the parent's attempt: unique per
+    deployment in Prefect, so a forged run has another key and never touches this row). The
+    parent writes it ``queued`` before creating the run; then the first of the run (``run``)
+    and the parent (``parent``, taking over a run no worker has started) wins
+    (tasks/media/chunked.py).
     """
 
     __tablename__ = "chunk_claims"
 
-    job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
-    chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
-    owner: Mapped[str] = mapped_column(String(64))
+    run_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(64), index=True)
+    holder: Mapped[str] = mapped_column(String(16))
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

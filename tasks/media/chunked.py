@@ -21,10 +21,11 @@ attempt starts runs (idempotency keys of that attempt) only for the chunks scrat
 
 Chunk run (``flows/media_chunk.py``): its parameters are hostile like any request. It takes only
 the job id, the scratch key of the source, the preset and segment length, the chunk's frame
-numbers, the plan's digest and the parent's attempt; it claims the chunk first (and ends at once,
-encoding nothing, when its parent holds it), probes the source and plans again (the same pure
-plan), refuses a plan that differs from the parent's, encodes its frames, uploads the files,
-and writes its record last (the chunk's commit).
+numbers and the plan's digest. It takes its chunk first (the claim row of its own idempotency
+key, as Prefect recorded it; it ends at once, encoding nothing, when its parent took the chunk
+over), probes the source and plans again (the same pure plan), refuses a plan that differs from
+the parent's, encodes its frames, uploads the files, and writes its record last (the chunk's
+commit).
 """
 
 from __future__ import annotations
@@ -104,8 +105,6 @@ class ChunkJob(BaseModel):
     segment_s: int = Field(ge=1, le=60)
     chunk: ChunkSpec
     plan_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    attempt: int = Field(1, ge=1, le=1000)  # the parent's run count: the chunk claim's key
-    claim: bool = True  # False when the parent never encodes chunks itself (no claim needed)
 
 
 def plan_digest(plan: MediaPlan) -> str:
@@ -224,6 +223,7 @@ def encode_in_chunks(
     attempt = prefect.run_count(ctx.flow_run_id) if ctx.flow_run_id else 1
     suffix = f"-try-{attempt}" if attempt > 1 else ""
     runs: dict[int, str] = {}
+    keys: dict[int, str] = {}  # chunk index -> its run's idempotency key (the claim's key)
     finished = False
     try:
         for chunk in chunks:
@@ -240,16 +240,17 @@ def encode_in_chunks(
                 segment_s=plan.segment_s,
                 chunk=chunk,
                 plan_sha256=digest,
-                attempt=attempt,
-                claim=cfg.parent_encodes,
             )
+            key = f"{ctx.job_id}-chunk-{chunk.index}{suffix}"
+            ctx.ledger.assign_chunk(ctx.job_id, key)  # before the run exists: it looks it up
             created = prefect.create_flow_run(
                 cfg.chunk_deployment,
                 {"job": job.model_dump(mode="json")},
-                idempotency_key=f"{ctx.job_id}-chunk-{chunk.index}{suffix}",
+                idempotency_key=key,
                 tags=["reelflow", "media-chunk", chunk_runs_tag(ctx.job_id)],
             )
             runs[chunk.index] = str(created)
+            keys[chunk.index] = key
         log.info(
             "%d chunks: %d started, %d reused", len(chunks), len(runs), len(chunks) - len(runs)
         )
@@ -263,7 +264,7 @@ def encode_in_chunks(
                 guard=guard,
             )
         if cfg.parent_encodes:
-            _encode_unclaimed(ctx, path, plan, chunks, runs, folder, attempt, store)
+            _encode_unclaimed(ctx, path, plan, chunks, runs, keys, folder, store)
         _wait_for(ctx, runs, on_progress)
         for chunk in chunks:
             if chunk.index in runs and not fetch_verified(
@@ -305,8 +306,8 @@ def _encode_unclaimed(
     plan: MediaPlan,
     chunks: list[ChunkSpec],
     runs: dict[int, str],
+    keys: dict[int, str],
     folder: Path,
-    attempt: int,
     store: ArtifactStore,
 ) -> None:
     """Encode here, from the last chunk back, every chunk whose run no worker has taken yet.
@@ -317,8 +318,9 @@ def _encode_unclaimed(
     own copy of the source, with no process start, download or re-probe. A run a worker took
     meanwhile finds the claim taken and ends at once. Claimed chunks leave ``runs``; their files
     and record go to scratch like a chunk run's (a crashed parent's next attempt reuses them).
+    Taking over is an optimisation: when Prefect or the ledger does not answer, the parent stops
+    taking and waits for the runs, as it would without it.
     """
-    owner = ctx.flow_run_id or "parent"
     render = ctx.settings.render
     by_index = {chunk.index: chunk for chunk in chunks}
     for index in sorted(runs, reverse=True):
@@ -326,12 +328,20 @@ def _encode_unclaimed(
         job = ctx.ledger.get(ctx.job_id)
         if job is not None and job.status == JobStatus.CANCELED:
             raise UserCanceled(f"job {ctx.job_id} was canceled while its chunks were encoding")
-        state = prefect.read_run_state(runs[index])
-        if state is None or not state.scheduled:
-            continue  # a worker has it (or it ended): the wait and the checks handle it
-        if not ctx.ledger.claim_chunk(ctx.job_id, attempt, index, owner):
-            continue
-        prefect.cancel_flow_run(runs.pop(index), f"chunk {index} is encoded by its parent job")
+        try:
+            state = prefect.read_run_state(runs[index])
+            if state is None or not state.scheduled:
+                continue  # a worker has it (or it ended): the wait and the checks handle it
+            if ctx.ledger.take_chunk(keys[index], "parent") != "parent":
+                continue  # its run started first
+        except Exception:  # noqa: BLE001 - see the docstring: waiting is always right
+            log.warning("could not take chunk runs over; waiting for them", exc_info=True)
+            return
+        run_id = runs.pop(index)
+        try:  # its run, if a worker starts it anyway, finds the chunk taken and ends at once
+            prefect.cancel_flow_run(run_id, f"chunk {index} is encoded by its parent job")
+        except Exception:  # noqa: BLE001
+            log.warning("could not cancel chunk run %s", run_id, exc_info=True)
         chunk = by_index[index]
         records = encode_chunk(
             source,
@@ -391,23 +401,33 @@ def retry_crashed_parent(job_id: str, flow_run_id: str, retries: int) -> bool:
     return retried
 
 
-def _claim(settings: Settings, job: ChunkJob, owner: str) -> bool:
-    ledger = JobLedger.from_settings(settings.ledger)
+def _taken_by_parent(settings: Settings, run_key: str | None) -> bool:
+    """Take this run's chunk (its claim row, keyed by the run's own idempotency key as Prefect
+    has it): True when the parent holds it. A run without a key or a row (started by hand, or by
+    a parent from before claims) and a ledger that does not answer go on encoding: at worst the
+    chunk is encoded twice, never not at all."""
+    if not run_key:
+        return False
     try:
-        return ledger.claim_chunk(job.job_id, job.attempt, job.chunk.index, owner)
-    finally:
-        ledger.dispose()
+        ledger = JobLedger.from_settings(settings.ledger)
+        try:
+            return ledger.take_chunk(run_key, "run") == "parent"
+        finally:
+            ledger.dispose()
+    except ReelflowError:
+        log.warning("chunk claim %s unreadable; encoding anyway", run_key, exc_info=True)
+        return False
 
 
 def encode_chunk_job(
-    job: ChunkJob, settings: Settings, work: Path, *, owner: str = "chunk-run"
+    job: ChunkJob, settings: Settings, work: Path, *, run_key: str | None = None
 ) -> list[ChunkRecord]:
     """The chunk run's side: claim, fetch, re-plan and compare, encode, upload, record last.
 
-    Nothing (an empty list) when the chunk is claimed by another (its parent encodes it)."""
+    Nothing (an empty list) when its parent took the chunk over."""
     if not is_scratch_source(job.job_id, job.source_key):
         raise InputInvalid(f"{job.source_key[:120]!r} is not a scratch source of job {job.job_id}")
-    if job.claim and not _claim(settings, job, owner):
+    if _taken_by_parent(settings, run_key):
         log.info("chunk %d of job %s is encoded by its parent", job.chunk.index, job.job_id)
         return []
     render = settings.render
@@ -450,9 +470,11 @@ def encode_chunk_job(
 
 
 @task(name="encode-chunk", cache_policy=NO_CACHE)
-def chunk_stage(job: ChunkJob, settings: Settings, work: Path, owner: str) -> list[ChunkRecord]:
+def chunk_stage(
+    job: ChunkJob, settings: Settings, work: Path, run_key: str | None
+) -> list[ChunkRecord]:
     try:
-        return encode_chunk_job(job, settings, work, owner=owner)
+        return encode_chunk_job(job, settings, work, run_key=run_key)
     except ReelflowError:
         log.exception("chunk %d of job %s failed", job.chunk.index, job.job_id)
         raise

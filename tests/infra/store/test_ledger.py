@@ -72,28 +72,33 @@ def test_the_same_run_claims_again_and_fills_missing_fields(ledger: JobLedger):
     assert [j.id for j in ledger.list_jobs()] == ["j4"]
 
 
-def test_a_chunk_is_claimed_by_one_owner_per_attempt(ledger: JobLedger):
-    """The parent of a chunked job and a chunk run race for a chunk: exactly one encodes it."""
+def test_a_chunk_is_taken_by_its_run_or_its_parent_never_both(ledger: JobLedger):
+    """The parent of a chunked job and the chunk's run race for a queued chunk: one wins."""
     ledger.claim_job("jc", flow_run_id="parent-run")
-    results: list[bool] = []
+    ledger.assign_chunk("jc", "jc-chunk-3")
+    ledger.assign_chunk("jc", "jc-chunk-3")  # a retried stage: the row stays as it is
+    results: list[str | None] = []
     barrier = threading.Barrier(4)
 
-    def claim(owner: str) -> None:
+    def take(by: str) -> None:
         barrier.wait()
-        results.append(ledger.claim_chunk("jc", 1, 3, owner))
+        results.append(ledger.take_chunk("jc-chunk-3", by))
 
-    threads = [threading.Thread(target=claim, args=(f"owner-{n}",)) for n in range(4)]
+    threads = [threading.Thread(target=take, args=(b,)) for b in ("run", "parent") * 2]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results) == [False, False, False, True]
-    winner = next(f"owner-{n}" for n in range(4) if ledger.claim_chunk("jc", 1, 3, f"owner-{n}"))
-    assert ledger.claim_chunk("jc", 1, 3, winner)  # the same owner again (a retried task)
-    assert ledger.claim_chunk("jc", 2, 3, "owner-x")  # a new attempt claims afresh
-    assert ledger.claim_chunk("jc", 1, 4, "owner-y")  # another chunk
+    assert len(set(results)) == 1 and results[0] in ("run", "parent")  # everyone sees the winner
+    winner = results[0]
+    loser = "parent" if winner == "run" else "run"
+    assert ledger.take_chunk("jc-chunk-3", winner) == winner  # again (a retried task)
+    assert ledger.take_chunk("jc-chunk-3", loser) == winner
+    assert ledger.take_chunk("jc-chunk-3-try-2", "run") is None  # another key: no row
+    ledger.assign_chunk("jc", "jc-chunk-3-try-2")
+    assert ledger.take_chunk("jc-chunk-3-try-2", "parent") == "parent"
     assert ledger.delete(["jc"]) == 1  # retention drops the job's claims with it
-    assert ledger.claim_chunk("jc", 1, 3, "owner-z")
+    assert ledger.take_chunk("jc-chunk-3", "run") is None
 
 
 def test_success_records_artifacts(ledger: JobLedger):

@@ -19,13 +19,14 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "chunk_claims",
-        sa.Column("job_id", sa.String(64), primary_key=True),
-        sa.Column("attempt", sa.Integer(), primary_key=True),
-        sa.Column("chunk", sa.Integer(), primary_key=True),
-        sa.Column("owner", sa.String(64), nullable=False),
+        sa.Column("run_key", sa.String(255), primary_key=True),
+        sa.Column("job_id", sa.String(64), nullable=False),
+        sa.Column("holder", sa.String(16), nullable=False),
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_index("ix_chunk_claims_job_id", "chunk_claims", ["job_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_chunk_claims_job_id", "chunk_claims")
     op.drop_table("chunk_claims")
