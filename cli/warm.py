@@ -638,17 +638,13 @@ class Runner:
         if served != self.fingerprint:
             with contextlib.suppress(OSError):
                 conn.sendall(b"stale\n")
-            conn.close()
-            for fd in fds:
-                os.close(fd)
+            self._drop(conn, fds)
             who = "a runner" if request.get("retire") else "a caller"
             self.log(f"{who} with another configuration or code: stale; exiting when idle")
             self.stopping = True
             return None
         if request.get("retire"):  # same configuration: nothing to hand over
-            for fd in fds:
-                os.close(fd)
-            conn.close()
+            self._drop(conn, fds)
             return None
         try:
             return self._fork(listener, conn, request, fds)

@@ -169,16 +169,44 @@ def fetch_verified(
     return True
 
 
+def _stop_if_canceled(ctx: JobContext) -> None:
+    """UserCanceled once the job is canceled (its guard, or its row in the ledger)."""
+    ctx.guard.check()
+    job = ctx.ledger.get(ctx.job_id)
+    if job is not None and job.status == JobStatus.CANCELED:
+        raise UserCanceled(f"job {ctx.job_id} was canceled while its chunks were encoding")
+
+
+def _encode(
+    source: Path,
+    plan: MediaPlan,
+    chunk: ChunkSpec,
+    folder: Path,
+    settings: Settings,
+    guard: ProcessGuard | None,
+) -> list[ChunkRecord]:
+    """One chunk from ``source`` into ``folder`` with the settings' tools (parent or run)."""
+    render = settings.render
+    return encode_chunk(
+        source,
+        plan,
+        chunk,
+        folder,
+        ffmpeg=render.ffmpeg_bin,
+        ffprobe=render.ffprobe_bin,
+        threads=render.ffmpeg_threads,
+        deadlines=media_deadlines(settings),
+        guard=guard,
+    )
+
+
 def _wait_for(
     ctx: JobContext, runs: dict[int, str], on_progress: Callable[[float], None] | None
 ) -> None:
     """Until every chunk run completed; FFmpegFailed for one that ended otherwise."""
     pending = dict(runs)
     while pending:
-        ctx.guard.check()
-        job = ctx.ledger.get(ctx.job_id)
-        if job is not None and job.status == JobStatus.CANCELED:
-            raise UserCanceled(f"job {ctx.job_id} was canceled while its chunks were encoding")
+        _stop_if_canceled(ctx)
         for index, run_id in list(pending.items()):
             state = prefect.read_run_state(run_id)
             if state is None or not state.final:
@@ -321,13 +349,9 @@ def _encode_unclaimed(
     Taking over is an optimisation: when Prefect or the ledger does not answer, the parent stops
     taking and waits for the runs, as it would without it.
     """
-    render = ctx.settings.render
     by_index = {chunk.index: chunk for chunk in chunks}
     for index in sorted(runs, reverse=True):
-        ctx.guard.check()
-        job = ctx.ledger.get(ctx.job_id)
-        if job is not None and job.status == JobStatus.CANCELED:
-            raise UserCanceled(f"job {ctx.job_id} was canceled while its chunks were encoding")
+        _stop_if_canceled(ctx)
         try:
             state = prefect.read_run_state(runs[index])
             if state is None or not state.scheduled:
@@ -342,18 +366,7 @@ def _encode_unclaimed(
             prefect.cancel_flow_run(run_id, f"chunk {index} is encoded by its parent job")
         except Exception:  # noqa: BLE001
             log.warning("could not cancel chunk run %s", run_id, exc_info=True)
-        chunk = by_index[index]
-        records = encode_chunk(
-            source,
-            plan,
-            chunk,
-            folder,
-            ffmpeg=render.ffmpeg_bin,
-            ffprobe=render.ffprobe_bin,
-            threads=render.ffmpeg_threads,
-            deadlines=media_deadlines(ctx.settings),
-            guard=ctx.guard,
-        )
+        records = _encode(source, plan, by_index[index], folder, ctx.settings, ctx.guard)
         _upload_chunk(store, ctx.job_id, index, records, folder)
         log.info("chunk %d encoded by the parent (no worker had taken its run)", index)
 
@@ -454,17 +467,7 @@ def encode_chunk_job(
     folder = work / "chunks"
     folder.mkdir(parents=True, exist_ok=True)
     _check_files(job.job_id, plan, job.chunk, folder)
-    records = encode_chunk(
-        source,
-        plan,
-        job.chunk,
-        folder,
-        ffmpeg=render.ffmpeg_bin,
-        ffprobe=render.ffprobe_bin,
-        threads=render.ffmpeg_threads,
-        deadlines=deadlines,
-        guard=None,
-    )
+    records = _encode(source, plan, job.chunk, folder, settings, guard=None)
     _upload_chunk(store, job.job_id, job.chunk.index, records, folder)
     return records
 
