@@ -17,7 +17,8 @@ A parent whose flow run crashes (its process killed, its container gone, its hos
 again as the same flow run, up to ``media.crash_retries`` times: the crash hook (where Prefect
 runs one) keeps the job RUNNING and its scratch, the reaper sees the Crashed run and schedules it
 again (:func:`retry_crashed_parent`) after canceling its chunk runs still going, and the next
-attempt starts runs (idempotency keys of that attempt) only for the chunks scratch cannot prove.
+attempt starts runs (idempotency keys of that attempt) only for the chunks scratch cannot prove;
+so does an encode stage retried after a retryable error (its attempt is in the keys too).
 
 Chunk run (``flows/media_chunk.py``): its parameters are hostile like any request. It takes only
 the job id, the scratch key of the source, the preset and segment length, the chunk's frame
@@ -39,6 +40,7 @@ from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import task_run
 from pydantic import BaseModel, ConfigDict, Field
 
 from infra.errors import FFmpegFailed, InputInvalid, ReelflowError, UserCanceled
@@ -200,6 +202,14 @@ def _encode(
     )
 
 
+def chunk_key_suffix(flow_attempt: int, stage_attempt: int) -> str:
+    """What sets one attempt's chunk-run idempotency keys apart from another's: the parent flow
+    run's attempt (a crashed parent run again) and the encode stage's (a retried stage); empty
+    for the first of both, so a first attempt's keys are ``<job>-chunk-<k>`` as before."""
+    suffix = f"-try-{flow_attempt}" if flow_attempt > 1 else ""
+    return suffix + (f"-stage-{stage_attempt}" if stage_attempt > 1 else "")
+
+
 def _wait_for(
     ctx: JobContext, runs: dict[int, str], on_progress: Callable[[float], None] | None
 ) -> None:
@@ -246,10 +256,11 @@ def encode_in_chunks(
         with ctx.doing("upload"):
             store.put_file(source_key, path)
     digest = plan_digest(plan)
-    # A parent run again after a crash starts fresh chunk runs (the crash hook canceled the old
-    # ones): the attempt is part of the key, so Prefect does not hand back a canceled run.
+    # A parent run again after a crash, or an encode stage retried after a retryable error,
+    # starts fresh chunk runs (the way out of the earlier attempt canceled the old ones): both
+    # attempts are part of the key, so Prefect does not hand back a canceled run.
     attempt = prefect.run_count(ctx.flow_run_id) if ctx.flow_run_id else 1
-    suffix = f"-try-{attempt}" if attempt > 1 else ""
+    suffix = chunk_key_suffix(attempt, task_run.get_run_count())
     runs: dict[int, str] = {}
     keys: dict[int, str] = {}  # chunk index -> its run's idempotency key (the claim's key)
     finished = False

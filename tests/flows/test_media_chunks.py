@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+import tasks.media.chunked as chunked
 from flows.media_job import media_job
+from infra.errors import StorageUnavailable
 from infra.jobs.models import JobRequest
 from infra.settings import Settings, get_settings
 from infra.store.artifacts import open_store
@@ -21,7 +23,7 @@ from tasks.media.chunked import chunk_runs_tag
 from tests.support.jobs import cancel, submit
 from tests.support.ledgers import ledger
 from tests.support.media_clips import beep_onsets, flash_beep, flash_times, frame_pts
-from tests.support.tools import pool_worker, wait_for_run
+from tests.support.tools import pool_worker, stage_run_count, wait_for_run
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.prefect, pytest.mark.media]
@@ -133,6 +135,42 @@ def test_a_chunked_job_with_no_worker_for_its_chunks_encodes_them_itself(
     assert max(b - a for a, b in zip(pts, pts[1:], strict=False)) < 1.5 / 25
     flashes, beeps = flash_times(chunked, 25.0, threshold=200), beep_onsets(chunked)
     assert flashes == [3.0] and len(beeps) == 1 and abs(beeps[0] - flashes[0]) < 1 / 25
+
+
+def test_a_retried_encode_stage_starts_fresh_chunk_runs(
+    prefect_server: str, chunk_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The encode stage fails with a retryable error once its chunk runs exist (injected where
+    the parent starts waiting for them: a store or ledger that went away for a moment). Its way
+    out cancels those runs; the retried stage must start new ones, not be handed the canceled
+    runs back by their idempotency keys and fail on "chunk k ended Cancelled"."""
+    monkeypatch.setenv("REELFLOW_MEDIA__PARENT_ENCODES", "false")  # every chunk in a chunk run
+    monkeypatch.setenv("REELFLOW_STAGES__RETRY_BACKOFF_S", "0.2")
+    monkeypatch.setenv("REELFLOW_STAGES__RETRY_JITTER", "0")
+    get_settings.cache_clear()
+    wait_for, first_attempt = chunked._wait_for, []
+
+    def fails_once(ctx: object, runs: dict[int, str], on_progress: object) -> None:
+        if not first_attempt:
+            first_attempt.extend(runs.values())
+            raise StorageUnavailable("injected: the store did not answer for a moment")
+        return wait_for(ctx, runs, on_progress)
+
+    monkeypatch.setattr(chunked, "_wait_for", fails_once)
+    source = flash_beep(tmp_path / "source.mp4", size="320x180", rate=25, seconds=6, gop=25)
+    with pool_worker(
+        prefect_server, "reelflow-process", "process", "media-chunk-process",
+        log=tmp_path / "worker.log",
+    ):  # fmt: skip
+        state = media_job(JobRequest(source=str(source), preset="tiny"), return_state=True)
+    assert state.is_completed(), state.message
+    assert stage_run_count(state.state_details.flow_run_id, "encode") == 2
+    assert len(first_attempt) == 3
+    runs = {str(r.id): r for r in _chunk_runs(state.result().job_id)}
+    assert all(runs[r].state.is_final() for r in first_attempt)
+    fresh = [r for r in runs.values() if str(r.id) not in first_attempt]
+    assert fresh and all(r.state.is_completed() for r in fresh), [r.state.name for r in fresh]
+    assert len(fresh) == sum(not runs[r].state.is_completed() for r in first_attempt)
 
 
 @pytest.mark.timeout(420)
