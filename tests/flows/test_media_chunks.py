@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from prefect.states import State
 
 import tasks.media.chunked as chunked
 from flows.media_job import media_job
@@ -55,6 +56,12 @@ def _download(settings: Settings, job_id: str, name: str, target: Path) -> Path:
     return target
 
 
+def _job_with_chunk_worker(prefect_server: str, source: Path, log: Path) -> State:
+    """Run a media job of ``source`` here while a process worker takes its chunk runs."""
+    with pool_worker(prefect_server, "reelflow-process", "process", "media-chunk-process", log=log):
+        return media_job(JobRequest(source=str(source), preset="tiny"), return_state=True)
+
+
 def _psnr(a: Path, b: Path, shift: int = 0) -> list[float]:
     first = f"[0:v]trim=start_frame={shift},setpts=PTS-STARTPTS[a]" if shift else "[0:v]null[a]"
     out = subprocess.run(
@@ -75,11 +82,7 @@ def test_chunked_job_matches_the_single_pass_frame_for_frame(
         tmp_path / "source.mp4", size="426x240", rate=25, seconds=6, flash_frame=75, moving=True,
         gop=25,
     )  # fmt: skip
-    with pool_worker(
-        prefect_server, "reelflow-process", "process", "media-chunk-process",
-        log=tmp_path / "worker.log",
-    ):  # fmt: skip
-        state = media_job(JobRequest(source=str(source), preset="tiny"), return_state=True)
+    state = _job_with_chunk_worker(prefect_server, source, tmp_path / "worker.log")
     assert state.is_completed(), state.message
     job_id = state.result().job_id
     runs = _chunk_runs(job_id)
@@ -158,11 +161,7 @@ def test_a_retried_encode_stage_starts_fresh_chunk_runs(
 
     monkeypatch.setattr(chunked, "_wait_for", fails_once)
     source = flash_beep(tmp_path / "source.mp4", size="320x180", rate=25, seconds=6, gop=25)
-    with pool_worker(
-        prefect_server, "reelflow-process", "process", "media-chunk-process",
-        log=tmp_path / "worker.log",
-    ):  # fmt: skip
-        state = media_job(JobRequest(source=str(source), preset="tiny"), return_state=True)
+    state = _job_with_chunk_worker(prefect_server, source, tmp_path / "worker.log")
     assert state.is_completed(), state.message
     assert stage_run_count(state.state_details.flow_run_id, "encode") == 2
     assert len(first_attempt) == 3
