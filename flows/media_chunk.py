@@ -2,8 +2,10 @@
 
 Started by the parent ``media-job`` (``tasks/media/chunked.py``), one flow run per chunk, on the
 same work pool; never bound to the job concurrency limit (a parent holding a job slot waits for
-its chunks). A failed chunk is retried alone (the task's retries); its work folder, named by its
-own flow run id, is removed in every outcome.
+its chunks). A chunk that failed with a retryable error is retried alone (the task's retries,
+the stages' policy); one that failed otherwise (its encode failed, it broke the operator's
+limits, which a chunk run is held to like a job) ends at once, and the parent fails the job with
+that error's code. Its work folder, named by its own flow run id, is removed in every outcome.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from infra.prefect import client as prefect
 from infra.settings import get_settings
 from infra.store.removal import job_work_dir, remove_work_dir
 from tasks.media.chunked import ChunkJob, chunk_stage
+from tasks.stage import retry_on_retryable
 
 __all__ = ["media_chunk"]
 
@@ -46,6 +49,7 @@ def media_chunk(job: ChunkJob) -> list[ChunkRecord]:
                 retries=cfg.retries,
                 retry_delay_seconds=exponential_backoff(backoff_factor=cfg.retry_backoff_s),
                 retry_jitter_factor=cfg.retry_jitter,
+                retry_condition_fn=retry_on_retryable,
             )(job, settings, job_work_dir(settings.work_dir_root, run_id), run_key(run_id))
         finally:
             remove_work_dir(settings.work_dir_root, run_id)

@@ -94,6 +94,7 @@ __all__ = [
     "UserCanceled",
     "WorkerTimeout",
     "code_from_message",
+    "error_of_code",
 ]
 
 
@@ -345,3 +346,26 @@ def code_from_message(message: str | None) -> str | None:
         if match.group(1) in ERROR_CODES:
             return match.group(1)
     return None
+
+
+def _job_error_classes() -> dict[str, type[ReelflowError]]:
+    """Each code a job's own work can fail with -> its most specific class (depth first, the
+    first class that no subclass of the same code refines). Request errors are the gateway's,
+    and ``user_canceled`` is raised only by the job's own cancel."""
+    found: dict[str, type[ReelflowError]] = {}
+    stack: list[type[ReelflowError]] = [ReelflowError]
+    while stack:
+        cls = stack.pop()
+        subclasses = cls.__subclasses__()
+        if issubclass(cls, (RequestError, UserCanceled)):
+            continue
+        if cls.code not in found and all(sub.code != cls.code for sub in subclasses):
+            found[cls.code] = cls
+        stack.extend(reversed(subclasses))
+    return found
+
+
+def error_of_code(code: str | None, message: str, *, default: type[ReelflowError]) -> ReelflowError:
+    """``message`` as the error of ``code`` (another run's failure, read from its state
+    message, raised with its own code and retryability); ``default``'s for no such job code."""
+    return _job_error_classes().get(code or "", default)(message)

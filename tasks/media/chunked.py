@@ -43,8 +43,16 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 from pydantic import BaseModel, ConfigDict, Field
 
-from infra.errors import FFmpegFailed, InputInvalid, ReelflowError, UserCanceled
-from infra.jobs.models import PresetName
+from infra.errors import (
+    FFmpegFailed,
+    InputInvalid,
+    ReelflowError,
+    UserCanceled,
+    code_from_message,
+    error_of_code,
+)
+from infra.jobs.limits import effective_limits
+from infra.jobs.models import JobLimits, PresetName
 from infra.jobs.sources import copy_bounded
 from infra.media.chunks import (
     ChunkRecord,
@@ -63,6 +71,7 @@ from infra.media.presets import MEDIA_PRESETS
 from infra.media.transcode import audio_track_argv
 from infra.prefect import client as prefect
 from infra.process.runner import ProcessGuard, run_process
+from infra.process.watchdog import JobWatchdog
 from infra.settings import Settings
 from infra.store.artifacts import ArtifactStore, open_store
 from infra.store.layout import JOB_ID_PATTERN
@@ -213,7 +222,9 @@ def chunk_key_suffix(flow_attempt: int, stage_attempt: int) -> str:
 def _wait_for(
     ctx: JobContext, runs: dict[int, str], on_progress: Callable[[float], None] | None
 ) -> None:
-    """Until every chunk run completed; FFmpegFailed for one that ended otherwise."""
+    """Until every chunk run completed. One that ended otherwise fails the stage with its own
+    error code (FFmpegFailed when its state names none: a crashed or canceled run); a retryable
+    one (storage gone for longer than the chunk's retries) retries the stage, with fresh runs."""
     pending = dict(runs)
     while pending:
         _stop_if_canceled(ctx)
@@ -221,9 +232,11 @@ def _wait_for(
             state = prefect.read_run_state(run_id)
             if state is None or not state.final:
                 continue
-            if state.type != "COMPLETED":
-                raise FFmpegFailed(
-                    f"chunk {index} (flow run {run_id}) ended {state.name}: {state.message or ''}"
+            if state.type != "COMPLETED":  # with the chunk's own code: the job's error says why
+                raise error_of_code(
+                    code_from_message(state.message),
+                    f"chunk {index} (flow run {run_id}) ended {state.name}: {state.message or ''}",
+                    default=FFmpegFailed,
                 )
             del pending[index]
         if on_progress is not None:
@@ -454,13 +467,28 @@ def encode_chunk_job(
     if _taken_by_parent(settings, run_key):
         log.info("chunk %d of job %s is encoded by its parent", job.chunk.index, job.job_id)
         return []
+    # Bounded like a job: the operator's limits (a request's lowered ones are not among the
+    # chunk's parameters, which old and new parents and workers share) on this run's work dir.
+    guard = JobWatchdog(
+        effective_limits(JobLimits(), settings),
+        work,
+        interval_s=settings.limits.watchdog_interval_s,
+    )
+    with guard:
+        return _encode_chunk_job(job, settings, work, guard)
+
+
+def _encode_chunk_job(
+    job: ChunkJob, settings: Settings, work: Path, guard: JobWatchdog
+) -> list[ChunkRecord]:
     render = settings.render
     deadlines = media_deadlines(settings)
     store = open_store(settings)
     (work / "source").mkdir(parents=True, exist_ok=True)
     source = work / "source" / job.source_key.rsplit("/", 1)[-1]
     _download(store, job.source_key, source, settings.input.max_media_bytes)
-    facts = probe_facts(source, ffprobe=render.ffprobe_bin, deadlines=deadlines, guard=None)
+    guard.check()
+    facts = probe_facts(source, ffprobe=render.ffprobe_bin, deadlines=deadlines, guard=guard)
     plan = plan_media(
         facts,
         MEDIA_PRESETS[job.preset],
@@ -478,7 +506,7 @@ def encode_chunk_job(
     folder = work / "chunks"
     folder.mkdir(parents=True, exist_ok=True)
     _check_files(job.job_id, plan, job.chunk, folder)
-    records = _encode(source, plan, job.chunk, folder, settings, guard=None)
+    records = _encode(source, plan, job.chunk, folder, settings, guard=guard)
     _upload_chunk(store, job.job_id, job.chunk.index, records, folder)
     return records
 

@@ -172,6 +172,32 @@ def test_a_retried_encode_stage_starts_fresh_chunk_runs(
     assert len(fresh) == sum(not runs[r].state.is_completed() for r in first_attempt)
 
 
+def test_a_chunk_run_is_held_to_the_limits_and_the_job_fails_with_its_code(
+    prefect_server: str, chunk_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The chunk worker's operator allows 1 MB of memory per job: each chunk run's watchdog
+    stops its media process (a chunk run was unguarded before), the chunk ends at once (the
+    error is not retryable), and the job fails ``resource_limit_exceeded``, not a generic
+    ``ffmpeg_failed``."""
+    monkeypatch.setenv("REELFLOW_MEDIA__PARENT_ENCODES", "false")  # every chunk in a chunk run
+    get_settings.cache_clear()
+    source = flash_beep(tmp_path / "source.mp4", size="320x180", rate=25, seconds=6, gop=25)
+    with pool_worker(
+        prefect_server, "reelflow-process", "process", "media-chunk-process",
+        log=tmp_path / "worker.log", limit=3, REELFLOW_LIMITS__MAX_MEMORY_MB="1",
+        REELFLOW_LIMITS__WATCHDOG_INTERVAL_S="0.02",
+    ):  # fmt: skip
+        state = media_job(JobRequest(source=str(source), preset="tiny"), return_state=True)
+    assert state.is_failed()
+    assert "[resource_limit_exceeded] chunk" in state.message, state.message
+    job = ledger().list_jobs(limit=1)[0]
+    assert (job.status, job.error_code) == ("FAILED", "resource_limit_exceeded"), job.error_message
+    failed = [r for r in _chunk_runs(job.id) if r.state.is_failed()]
+    assert failed, [r.state.name for r in _chunk_runs(job.id)]
+    assert all(stage_run_count(r.id, "encode-chunk") == 1 for r in failed)  # not retried
+    assert all("resource_limit_exceeded" in (r.state.message or "") for r in failed)
+
+
 @pytest.mark.timeout(420)
 def test_cancel_of_a_chunked_job_stops_every_chunk_run_and_leaves_no_scratch(
     prefect_server: str, chunk_settings: Settings, tmp_path: Path

@@ -4,7 +4,17 @@ import pickle
 from pathlib import Path
 
 from infra import errors
-from infra.errors import ERROR_CODES, InputUnreadable, StorageUnavailable, code_from_message
+from infra.errors import (
+    ERROR_CODES,
+    FFmpegFailed,
+    InputInvalid,
+    InputUnreadable,
+    InternalError,
+    ResourceLimitExceeded,
+    StorageUnavailable,
+    code_from_message,
+    error_of_code,
+)
 
 DESIGN_CODES = {
     "input_invalid",
@@ -71,3 +81,18 @@ def test_all_matches_module():
         if isinstance(value, type) and issubclass(value, Exception)
     }
     assert public <= set(errors.__all__)
+
+
+def test_another_runs_failure_keeps_its_code_and_retryability():
+    limit = error_of_code("resource_limit_exceeded", "chunk 1 ended Failed", default=FFmpegFailed)
+    assert type(limit) is ResourceLimitExceeded and not limit.retryable
+    assert str(limit) == "[resource_limit_exceeded] chunk 1 ended Failed"
+    storage = error_of_code("storage_unavailable", "chunk 0", default=FFmpegFailed)
+    assert type(storage) is StorageUnavailable and storage.retryable  # not the base StorageError
+    assert type(error_of_code("internal_error", "x", default=FFmpegFailed)) is InternalError
+    assert type(error_of_code("input_invalid", "x", default=FFmpegFailed)) is InputInvalid
+    # no code, an unknown one, the job's own cancel, a request's (the gateway's) code: the default
+    for code in (None, "nope", "user_canceled", "rate_limited", "unauthorized"):
+        assert type(error_of_code(code, "chunk 2 ended Crashed", default=FFmpegFailed)) is (
+            FFmpegFailed
+        )
