@@ -108,12 +108,13 @@ def create_flow_run(
 
 
 def read_run_state(flow_run_id: str) -> RunState | None:
-    """Prefect's state of a flow run, or None when the run does not exist."""
+    """Prefect's state of a flow run, or None when the run does not exist; PrefectUnavailable
+    when Prefect's API does not answer."""
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
     try:
-        with get_client(sync_client=True) as client:
+        with prefect_errors("read flow run"), get_client(sync_client=True) as client:
             state = client.read_flow_run(UUID(flow_run_id)).state
     except (ObjectNotFound, ValueError):
         return None

@@ -46,6 +46,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from infra.errors import (
     FFmpegFailed,
     InputInvalid,
+    LedgerUnavailable,
+    PrefectUnavailable,
     ReelflowError,
     UserCanceled,
     code_from_message,
@@ -219,25 +221,60 @@ def chunk_key_suffix(flow_attempt: int, stage_attempt: int) -> str:
     return suffix + (f"-stage-{stage_attempt}" if stage_attempt > 1 else "")
 
 
+# The codes a chunk run's own work fails with; the job fails with the chunk's code when it is one
+# of these. Any other (a chunk's checks of its parameters, which only a worker whose settings
+# differ from the parent's or a forged run trips, or no code: a canceled run) is ffmpeg_failed,
+# the chunk's message kept in the job's error.
+CHUNK_FAILURE_CODES = frozenset(
+    {
+        "ffmpeg_failed",
+        "ffmpeg_stalled",
+        "ffmpeg_timeout",
+        "resource_limit_exceeded",
+        "storage_rejected",
+        "storage_unavailable",
+        "worker_timeout",  # its worker or host was lost (Prefect's heartbeat automation)
+    }
+)
+WAIT_OUTAGE_S = 120.0  # the ledger or Prefect may not answer this long while chunks encode
+
+
+def chunk_failure(index: int, run_id: str, state: prefect.RunState) -> ReelflowError:
+    """The error a chunk run that ended ``state`` (not Completed) fails its job with."""
+    code = code_from_message(state.message)
+    return error_of_code(
+        code if code in CHUNK_FAILURE_CODES else None,
+        f"chunk {index} (flow run {run_id}) ended {state.name}: {state.message or ''}",
+        default=FFmpegFailed,
+    )
+
+
 def _wait_for(
     ctx: JobContext, runs: dict[int, str], on_progress: Callable[[float], None] | None
 ) -> None:
-    """Until every chunk run completed. One that ended otherwise fails the stage with its own
-    error code (FFmpegFailed when its state names none: a crashed or canceled run); a retryable
-    one (storage gone for longer than the chunk's retries) retries the stage, with fresh runs."""
+    """Until every chunk run completed. One that ended otherwise fails the stage with its code
+    (:func:`chunk_failure`); a retryable one (storage gone for longer than the chunk's
+    retries) retries the stage, with fresh runs. The ledger or Prefect not answering for a
+    while (up to ``WAIT_OUTAGE_S``) does not fail the stage: that would cancel healthy runs."""
     pending = dict(runs)
+    outage_since: float | None = None
     while pending:
-        _stop_if_canceled(ctx)
-        for index, run_id in list(pending.items()):
-            state = prefect.read_run_state(run_id)
+        try:
+            _stop_if_canceled(ctx)
+            states = {index: prefect.read_run_state(run_id) for index, run_id in pending.items()}
+        except (LedgerUnavailable, PrefectUnavailable) as exc:
+            outage_since = outage_since or time.monotonic()
+            if time.monotonic() - outage_since > WAIT_OUTAGE_S:
+                raise
+            log.warning("still waiting for %d chunk runs: %s", len(pending), exc)
+            time.sleep(ctx.settings.media.chunk_poll_s)
+            continue
+        outage_since = None
+        for index, state in states.items():
             if state is None or not state.final:
                 continue
-            if state.type != "COMPLETED":  # with the chunk's own code: the job's error says why
-                raise error_of_code(
-                    code_from_message(state.message),
-                    f"chunk {index} (flow run {run_id}) ended {state.name}: {state.message or ''}",
-                    default=FFmpegFailed,
-                )
+            if state.type != "COMPLETED":
+                raise chunk_failure(index, pending[index], state)
             del pending[index]
         if on_progress is not None:
             on_progress(1 - len(pending) / max(len(runs), 1))

@@ -16,7 +16,7 @@ from prefect.states import State
 
 import tasks.media.chunked as chunked
 from flows.media_job import media_job
-from infra.errors import StorageUnavailable
+from infra.errors import PrefectUnavailable, StorageUnavailable
 from infra.jobs.models import JobRequest
 from infra.settings import Settings, get_settings
 from infra.store.artifacts import open_store
@@ -170,6 +170,32 @@ def test_a_retried_encode_stage_starts_fresh_chunk_runs(
     fresh = [r for r in runs.values() if str(r.id) not in first_attempt]
     assert fresh and all(r.state.is_completed() for r in fresh), [r.state.name for r in fresh]
     assert len(fresh) == sum(not runs[r].state.is_completed() for r in first_attempt)
+
+
+def test_prefect_not_answering_for_a_moment_does_not_fail_the_wait_for_chunks(
+    prefect_server: str, chunk_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Prefect's API does not answer the parent's first reads of its chunk runs' states
+    (injected, as a restarting API server would): the parent keeps waiting; failing the stage
+    would cancel the healthy runs and encode every chunk again."""
+    monkeypatch.setenv("REELFLOW_MEDIA__PARENT_ENCODES", "false")  # every chunk in a chunk run
+    get_settings.cache_clear()
+    read, unanswered = chunked.prefect.read_run_state, [3]
+
+    def not_answering_at_first(run_id: str) -> object:
+        if unanswered[0] > 0:
+            unanswered[0] -= 1
+            raise PrefectUnavailable("injected: Prefect's API is unreachable (read flow run)")
+        return read(run_id)
+
+    monkeypatch.setattr(chunked.prefect, "read_run_state", not_answering_at_first)
+    source = flash_beep(tmp_path / "source.mp4", size="320x180", rate=25, seconds=6, gop=25)
+    state = _job_with_chunk_worker(prefect_server, source, tmp_path / "worker.log")
+    assert state.is_completed(), state.message
+    assert unanswered == [0]
+    assert stage_run_count(state.state_details.flow_run_id, "encode") == 1  # not retried
+    runs = _chunk_runs(state.result().job_id)
+    assert len(runs) == 3 and all(r.state.is_completed() for r in runs)
 
 
 def test_a_chunk_run_is_held_to_the_limits_and_the_job_fails_with_its_code(
