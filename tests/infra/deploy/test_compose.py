@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -211,6 +212,28 @@ def test_prefect_server_uses_postgres(rendered: dict[str, Any]) -> None:
     assert condition(server, "postgres") == "service_healthy"
     assert "/api/health" in command(server["healthcheck"], "test")
     assert ports(server) == [(LOOPBACK, "4200")]
+
+
+def test_prefect_prunes_old_flow_runs_after_the_ledger_forgets_their_jobs(
+    rendered: dict[str, Any],
+) -> None:
+    """Prefect's own vacuum, read by Prefect's own settings model from the rendered environment:
+    old flow runs are deleted (the database grows ~0.3 MB per job), but never before the ledger
+    dropped their jobs (the maintenance service's retention)."""
+    from prefect.settings.models.server.services import ServerServicesDBVacuumSettings
+
+    from infra.settings.maintenance import MaintenanceSettings
+
+    env = environment(rendered["services"]["prefect-server"])
+    prefix = "PREFECT_SERVER_SERVICES_DB_VACUUM_"
+    vacuum = ServerServicesDBVacuumSettings(
+        **{k.removeprefix(prefix).lower(): v for k, v in env.items() if k.startswith(prefix)}
+    )
+    assert {"flow_runs", "events"} <= vacuum.enabled_vacuum_types
+    days = environment(rendered["services"]["maintenance"]).get(
+        "REELFLOW_MAINTENANCE__RETENTION_DAYS", MaintenanceSettings().retention_days
+    )
+    assert vacuum.retention_period > timedelta(days=int(days))
 
 
 def rotated_logs(service: dict[str, Any]) -> tuple[str, int, int]:
